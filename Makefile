@@ -1,0 +1,30 @@
+# otelcol-tasker. Set-up on a fresh machine is two commands: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+CACHE ?= $(HOME)/.cache/otelcol-tasker
+export OTELCOL_TASKER_CACHE := $(CACHE)
+
+COMPONENT_DIRS := processor/taskerstate connector/taskerstate
+
+.PHONY: all generate lint unit test bench tidy
+
+all: lint unit
+
+generate:
+	@for d in $(COMPONENT_DIRS); do [ ! -d $$d ] || (cd $$d && $(GO) generate ./...) || exit 1; done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^bench/') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# The test command of the README and .ci/run: lint, unit and component tests (race
+# detector on), then the end-to-end tests against real Prometheus and Jaeger.
+test: lint unit e2e
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./processor/taskerstate/ ./internal/...
+
+-include make/e2e.mk

@@ -1,0 +1,264 @@
+package statelog
+
+import (
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+)
+
+// FactType says what a Fact is.
+type FactType uint8
+
+const (
+	// FactTransition: a recognised, non-duplicate transition, once settled.
+	FactTransition FactType = iota
+	// FactStateDuration: the time spent in State, between two chained transitions.
+	FactStateDuration
+	// FactAttempt: a step attempt closed, with its ordinal and outcome.
+	FactAttempt
+	// FactCompletion: a task reached its first terminal state; Seconds since its start.
+	FactCompletion
+)
+
+// Fact is one derived fact. Entry is the transition it belongs to: the later one of a pair
+// (§7: a fact derived from two transitions belongs to the resource of the later one).
+type Fact[P any] struct {
+	Type   FactType
+	Entity *Entity[P]
+	Entry  *Entry[P]
+	// Namespace and Handler as resolved for Entry ("" when unknown).
+	Namespace, Handler string
+	// FactTransition: the event name ("" when no row matches) and whether the move is invalid.
+	Event   string
+	Invalid bool
+	// FactStateDuration: the state (canonical); FactCompletion: the terminal state.
+	State   tasker.State
+	Seconds float64
+	// FactAttempt.
+	Ordinal int
+	Outcome string
+}
+
+// Sink receives derived facts. The Fact and its pointers are valid only during the call.
+type Sink[P any] interface {
+	Fact(f *Fact[P])
+}
+
+// Settle derives the facts of every transition whose settle window has passed.
+func (l *Log[P]) Settle() {
+	now := l.clock.Now().UnixNano()
+	window := int64(l.timing.SettleWindow)
+	n := 0
+	for ; n < len(l.settleQ) && l.settleQ[n].arrival+window <= now; n++ {
+		if e := l.settleQ[n].e; !e.gone {
+			l.derive(e, now, false)
+		}
+	}
+	clear(l.settleQ[:n])
+	l.settleQ = l.settleQ[n:]
+}
+
+// SettleAll derives every fact it can now, whatever the settle window (shutdown).
+func (l *Log[P]) SettleAll() {
+	now := l.clock.Now().UnixNano()
+	for _, q := range l.settleQ {
+		if !q.e.gone {
+			l.derive(q.e, now, true)
+		}
+	}
+	clear(l.settleQ)
+	l.settleQ = l.settleQ[:0]
+}
+
+// order returns the entity's transitions in effective order (§5), as indexes into entries:
+// telemetry time; equal times, the chain decides, then arrival; and when a transition does
+// not chain onto the one before it while a transition from another service, less than the
+// maximum clock skew later (or at the same time), does, that one moves up. Transitions of
+// one service keep their time order.
+func (l *Log[P]) order(e *Entity[P]) []int {
+	ord := l.scratch[:0]
+	for i := range e.entries {
+		ord = append(ord, i)
+	}
+	ents := e.entries
+	skew := int64(l.timing.MaxClockSkew)
+	m := tasker.MachineOf(e.Kind)
+	for i := 1; i < len(ord); i++ {
+		prevTo := m.Canonical(ents[ord[i-1]].To)
+		cur := &ents[ord[i]]
+		if m.Canonical(cur.From) == prevTo {
+			continue
+		}
+		for j := i + 1; j < len(ord); j++ {
+			cand := &ents[ord[j]]
+			gap := int64(cand.Time) - int64(cur.Time)
+			tie := gap == 0
+			if !tie && (gap >= skew || cand.source == cur.source) {
+				break
+			}
+			if m.Canonical(cand.From) == prevTo && (tie || !sourceBetween(ents, ord[i:j], cand.source)) {
+				moved := ord[j]
+				copy(ord[i+1:j+1], ord[i:j])
+				ord[i] = moved
+				break
+			}
+		}
+	}
+	l.scratch = ord
+	return ord
+}
+
+// sourceBetween reports whether any of the transitions in span came from source src.
+func sourceBetween[P any](ents []Entry[P], span []int, src uint32) bool {
+	for _, i := range span {
+		if ents[i].source == src {
+			return true
+		}
+	}
+	return false
+}
+
+func chains(m *tasker.Machine, prev, cur tasker.State) bool {
+	return m.Canonical(prev) == m.Canonical(cur)
+}
+
+func seconds(later, earlier uint64) (float64, bool) {
+	if later < earlier {
+		return 0, true
+	}
+	return float64(later-earlier) / 1e9, false
+}
+
+// closingOutcome is the outcome of an attempt closed by a transition into s (§7), or "".
+func closingOutcome(s tasker.State) string {
+	switch s {
+	case tasker.Complete:
+		return "success"
+	case tasker.Error, tasker.WaitingForRetry:
+		return "error"
+	case tasker.Cancelled:
+		return "cancelled"
+	case tasker.ResolvedManually:
+		return "resolved_manually"
+	}
+	return ""
+}
+
+// derive emits, exactly once each, the facts of the entity's settled prefix (its whole log
+// when force is set).
+func (l *Log[P]) derive(e *Entity[P], now int64, force bool) {
+	ord := l.order(e)
+	n := 0
+	for n < len(ord) && (force || l.settled(&e.entries[ord[n]], now)) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	m := tasker.MachineOf(e.Kind)
+	f := Fact[P]{Entity: e}
+	emit := func(t FactType, x *Entry[P]) {
+		f.Type, f.Entry = t, x
+		f.Namespace = l.NamespaceOf(e, x)
+		if e.Kind == tasker.KindStep {
+			f.Handler = l.HandlerOf(e, x)
+		}
+		l.sink.Fact(&f)
+	}
+
+	for _, i := range ord[:n] {
+		x := &e.entries[i]
+		if x.flags&flagCounted != 0 {
+			continue
+		}
+		x.flags |= flagCounted
+		f.Event, f.Invalid = m.EventName(x.From, x.To), !m.Valid(x.From, x.To)
+		emit(FactTransition, x)
+	}
+	f.Event, f.Invalid = "", false
+
+	for k := 1; k < n; k++ {
+		p, c := &e.entries[ord[k-1]], &e.entries[ord[k]]
+		if !chains(m, p.To, c.From) || p.flags&flagExitMeasured != 0 || c.flags&flagEntryMeasured != 0 {
+			continue
+		}
+		p.flags |= flagExitMeasured
+		c.flags |= flagEntryMeasured
+		secs, skewed := seconds(uint64(c.Time), uint64(p.Time))
+		if skewed {
+			l.stats.Skewed[e.Kind]++
+		}
+		f.State, f.Seconds = m.Canonical(c.From), secs
+		emit(FactStateDuration, c)
+	}
+
+	if e.Kind == tasker.KindStep {
+		l.deriveAttempts(e, ord[:n], &f, emit)
+	} else if !e.completionDone {
+		l.deriveCompletion(e, ord[:n], &f, emit)
+	}
+}
+
+func (l *Log[P]) deriveAttempts(e *Entity[P], ord []int, f *Fact[P], emit func(FactType, *Entry[P])) {
+	open, claims, ordinal := -1, 0, 0
+	for _, i := range ord {
+		x := &e.entries[i]
+		if x.To == tasker.InProgress {
+			claims++
+			if open >= 0 && e.entries[open].flags&flagAttemptDone == 0 {
+				e.entries[open].flags |= flagAttemptDone
+				l.stats.Abandoned++
+			}
+			open, ordinal = i, claims
+			if x.Attempt > 0 {
+				ordinal = int(x.Attempt)
+			}
+			continue
+		}
+		outcome := closingOutcome(x.To)
+		if outcome == "" || open < 0 {
+			continue
+		}
+		claim := &e.entries[open]
+		open = -1
+		if claim.flags&flagAttemptDone != 0 {
+			continue
+		}
+		claim.flags |= flagAttemptDone
+		f.Ordinal, f.Outcome = ordinal, outcome
+		emit(FactAttempt, x)
+	}
+}
+
+func (l *Log[P]) deriveCompletion(e *Entity[P], ord []int, f *Fact[P], emit func(FactType, *Entry[P])) {
+	m := tasker.TaskMachine
+	for k, i := range ord {
+		x := &e.entries[i]
+		if !m.Terminal(x.To) {
+			continue
+		}
+		start := taskStart(e, ord[:k])
+		if start == nil {
+			return // wait: a start that arrives late still gives the completion
+		}
+		e.completionDone = true
+		secs, _ := seconds(uint64(x.Time), uint64(start.Time))
+		f.State, f.Seconds = m.Canonical(x.To), secs
+		emit(FactCompletion, x)
+		return
+	}
+}
+
+// taskStart returns a task's start among the transitions before its terminal one: the
+// earliest with no from-state (its creation), else its pending → initializing.
+func taskStart[P any](e *Entity[P], before []int) *Entry[P] {
+	var fallback *Entry[P]
+	for _, i := range before {
+		x := &e.entries[i]
+		if x.From == tasker.StateNone {
+			return x
+		}
+		if fallback == nil && x.From == tasker.Pending && x.To == tasker.Initializing {
+			fallback = x
+		}
+	}
+	return fallback
+}

@@ -1,0 +1,146 @@
+package statelog
+
+import (
+	"strings"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+)
+
+// entity returns the tracked entity for k, creating it (and making room) if needed, and
+// marks it most recently used.
+func (l *Log[P]) entity(k Key, now int64) *Entity[P] {
+	if e, ok := l.entities[k]; ok {
+		e.lastSeen = now
+		l.lruMoveFront(e)
+		return e
+	}
+	if len(l.entities) >= l.limits.MaxEntities {
+		l.Expire()
+		for len(l.entities) >= l.limits.MaxEntities && l.lruTail != nil {
+			l.evict(l.lruTail, EvictCapacity, now)
+		}
+	}
+	e := &Entity[P]{Key: Key{k.Kind, strings.Clone(k.ID)}, lastSeen: now}
+	l.entities[e.Key] = e
+	l.lruPushFront(e)
+	return e
+}
+
+// maybeFinish marks an entity finished when its log's latest state is terminal. A task's end
+// finishes its steps too, since a step's error is not terminal.
+func (l *Log[P]) maybeFinish(e *Entity[P], now int64) {
+	if e.finishedAt != 0 || len(e.entries) == 0 {
+		return
+	}
+	m := tasker.MachineOf(e.Kind)
+	if !m.Terminal(e.entries[len(e.entries)-1].To) {
+		return
+	}
+	l.finish(e, now)
+	if e.Kind == tasker.KindTask {
+		for _, s := range e.steps {
+			if !s.gone {
+				l.finish(s, now)
+			}
+		}
+	}
+}
+
+func (l *Log[P]) finish(e *Entity[P], now int64) {
+	if e.finishedAt != 0 {
+		return
+	}
+	e.finishedAt = now
+	e.inFinished = true
+	e.fprev, e.fnext = l.finTail, nil
+	if l.finTail != nil {
+		l.finTail.fnext = e
+	} else {
+		l.finHead = e
+	}
+	l.finTail = e
+}
+
+// Expire evicts entities whose grace period after finishing, or whose idle time-to-live,
+// has passed on the collector's clock. The connector settles an entity before it goes.
+func (l *Log[P]) Expire() {
+	now := l.clock.Now().UnixNano()
+	grace, ttl := int64(l.limits.FinishedGrace), int64(l.limits.IdleTTL)
+	for e := l.finHead; e != nil && e.finishedAt+grace <= now; e = l.finHead {
+		l.evict(e, EvictFinished, now)
+	}
+	for e := l.lruTail; e != nil && e.lastSeen+ttl <= now; e = l.lruTail {
+		l.evict(e, EvictIdle, now)
+	}
+}
+
+// Close settles and evicts everything (the connector's shutdown).
+func (l *Log[P]) Close() {
+	now := l.clock.Now().UnixNano()
+	for e := l.lruTail; e != nil; e = l.lruTail {
+		l.evict(e, EvictShutdown, now)
+	}
+	l.settleQ = nil
+}
+
+func (l *Log[P]) evict(e *Entity[P], why EvictReason, now int64) {
+	if l.sink != nil {
+		l.derive(e, now, true)
+	}
+	e.gone = true
+	delete(l.entities, e.Key)
+	l.lruRemove(e)
+	if e.inFinished {
+		l.finRemove(e)
+	}
+	if why != EvictShutdown {
+		l.stats.Evicted[e.Kind][why]++
+	}
+	e.entries, e.steps = nil, nil
+}
+
+func (l *Log[P]) lruPushFront(e *Entity[P]) {
+	e.prev, e.next = nil, l.lruHead
+	if l.lruHead != nil {
+		l.lruHead.prev = e
+	} else {
+		l.lruTail = e
+	}
+	l.lruHead = e
+}
+
+func (l *Log[P]) lruRemove(e *Entity[P]) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.lruHead = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.lruTail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (l *Log[P]) lruMoveFront(e *Entity[P]) {
+	if l.lruHead == e {
+		return
+	}
+	l.lruRemove(e)
+	l.lruPushFront(e)
+}
+
+func (l *Log[P]) finRemove(e *Entity[P]) {
+	if e.fprev != nil {
+		e.fprev.fnext = e.fnext
+	} else {
+		l.finHead = e.fnext
+	}
+	if e.fnext != nil {
+		e.fnext.fprev = e.fprev
+	} else {
+		l.finTail = e.fprev
+	}
+	e.fprev, e.fnext, e.inFinished = nil, nil, false
+}

@@ -1,0 +1,378 @@
+package statelog
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
+)
+
+// Key identifies an entity.
+type Key struct {
+	Kind tasker.Kind
+	ID   string
+}
+
+// entry flags: which facts an entry has taken part in, so each is derived once.
+const (
+	flagCounted       uint8 = 1 << iota // counted as a transition
+	flagEntryMeasured                   // the time in its from-state was derived
+	flagExitMeasured                    // the time in its to-state was derived
+	flagAttemptDone                     // a claim whose attempt was counted or abandoned
+)
+
+// Entry is one transition in an entity's log.
+type Entry[P any] struct {
+	Time pcommon.Timestamp
+	// From and To are as received (From is StateNone for "none"/empty).
+	From, To tasker.State
+	// Attempt is the carrier's own attempt attribute, 0 when absent.
+	Attempt int32
+	// Namespace and Handler are the values the telemetry gave this transition directly.
+	Namespace, Handler string
+	// Data is what the component keeps per transition (exemplar ids, resource).
+	Data P
+
+	arrival int64 // collector clock, ns
+	seq     uint64
+	source  uint32
+	flags   uint8
+}
+
+// Entity is one task or step and its log.
+type Entity[P any] struct {
+	Key
+	// TaskID is a step's task, when known.
+	TaskID string
+	// Namespace and Handler are learned: the first value seen, never overwritten.
+	Namespace, Handler string
+	CorrelationID      string
+
+	entries        []Entry[P]
+	steps          []*Entity[P] // a task's steps, so they finish with it
+	lastSeen       int64
+	finishedAt     int64 // 0 while unfinished
+	completionDone bool
+	gone           bool
+
+	prev, next   *Entity[P] // LRU list, most recent first
+	fprev, fnext *Entity[P] // finished list, in finishing order
+	inFinished   bool
+}
+
+// Len returns the number of transitions the entity's log holds.
+func (e *Entity[P]) Len() int { return len(e.entries) }
+
+// Stats are counters of what happened in the log since the last TakeStats.
+type Stats struct {
+	Duplicates [3]int64 // by kind
+	OutOfOrder [3]int64 // inserted before a transition already held
+	Late       [3]int64 // arrived after a later transition of its entity had settled
+	Skewed     [3]int64 // a negative gap between services counted as 0
+	Abandoned  int64    // claims superseded by another claim before closing
+	Conflicts  [3]int64 // a learned namespace or handler contradicted
+	Evicted    [3][NumEvictReasons]int64
+	Dropped    [3]int64 // transitions dropped from an overflowing entity log
+}
+
+// Log holds the entity logs. It is not safe for concurrent use; components lock around it.
+type Log[P any] struct {
+	limits Limits
+	timing Timing
+	clock  clockwork.Clock
+	sink   Sink[P]
+
+	entities map[Key]*Entity[P]
+	lruHead  *Entity[P]
+	lruTail  *Entity[P]
+	finHead  *Entity[P]
+	finTail  *Entity[P]
+
+	sources  map[transition.Source]uint32
+	strs     interner
+	seq      uint64
+	settleQ  []queued[P]
+	scratch  []int
+	stats    Stats
+	evictHook func(*Entity[P], EvictReason)
+}
+
+type queued[P any] struct {
+	e       *Entity[P]
+	arrival int64
+}
+
+// New returns an empty log. sink receives derived facts; it may be nil when only stamps are
+// read (the processor).
+func New[P any](limits Limits, timing Timing, clock clockwork.Clock, sink Sink[P]) *Log[P] {
+	return &Log[P]{
+		limits:   limits,
+		timing:   timing,
+		clock:    clock,
+		sink:     sink,
+		entities: make(map[Key]*Entity[P]),
+		sources:  make(map[transition.Source]uint32),
+		strs:     interner{m: make(map[string]string), max: 4096},
+	}
+}
+
+// Len returns the number of tracked entities.
+func (l *Log[P]) Len() int { return len(l.entities) }
+
+// TakeStats returns the counters since the last call and resets them.
+func (l *Log[P]) TakeStats() Stats {
+	s := l.stats
+	l.stats = Stats{}
+	return s
+}
+
+// Get returns the entity, or nil.
+func (l *Log[P]) Get(k tasker.Kind, id string) *Entity[P] { return l.entities[Key{k, id}] }
+
+// Status is the outcome of Add.
+type Status uint8
+
+const (
+	Added Status = iota
+	Duplicate
+	Dropped // the entity's log was full of transitions it must keep
+)
+
+// Ref points at a transition in a log; it stays valid while the entity is tracked.
+type Ref[P any] struct {
+	e   *Entity[P]
+	seq uint64
+}
+
+// Entity returns the referenced entity, or nil if it has been evicted.
+func (r Ref[P]) Entity() *Entity[P] {
+	if r.e == nil || r.e.gone {
+		return nil
+	}
+	return r.e
+}
+
+// Add enters a transition into its entity's log, ordered by telemetry time. An identical
+// transition (same from, to and time) is a duplicate: nothing changes and the Ref points at
+// the original.
+func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
+	now := l.clock.Now().UnixNano()
+	e := l.entity(Key{t.Kind, t.ID}, now)
+	if t.TaskID != "" && t.Kind == tasker.KindStep {
+		l.setTask(e, t.TaskID, now)
+	}
+	if t.CorrelationID != "" && e.CorrelationID == "" {
+		e.CorrelationID = strings.Clone(t.CorrelationID)
+	}
+
+	pos := sort.Search(len(e.entries), func(i int) bool { return e.entries[i].Time > t.Time })
+	for i := pos - 1; i >= 0 && e.entries[i].Time == t.Time; i-- {
+		if x := &e.entries[i]; x.From == t.From && x.To == t.To {
+			l.stats.Duplicates[t.Kind]++
+			return Ref[P]{e, x.seq}, Duplicate
+		}
+	}
+	if pos < len(e.entries) {
+		l.stats.OutOfOrder[t.Kind]++
+		if l.timing.SettleWindow > 0 && l.anySettledAfter(e, pos, now) {
+			l.stats.Late[t.Kind]++
+		}
+	}
+	if len(e.entries) >= l.limits.MaxTransitionsPerEntity && !l.dropOldest(e, now) {
+		l.stats.Dropped[t.Kind]++
+		return Ref[P]{}, Dropped
+	}
+	pos = sort.Search(len(e.entries), func(i int) bool { return e.entries[i].Time > t.Time })
+	l.seq++
+	x := Entry[P]{
+		Time: t.Time, From: t.From, To: t.To, Attempt: int32(min(t.Attempt, 1<<30)),
+		Namespace: l.strs.get(t.Namespace), Handler: l.strs.get(t.Handler),
+		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source),
+	}
+	e.entries = append(e.entries, Entry[P]{})
+	copy(e.entries[pos+1:], e.entries[pos:])
+	e.entries[pos] = x
+
+	if t.Namespace != "" {
+		l.learnNamespace(e, t.Namespace)
+	}
+	if t.Handler != "" && t.Kind == tasker.KindStep {
+		l.learnHandler(e, t.Handler)
+	}
+	if l.sink != nil {
+		l.settleQ = append(l.settleQ, queued[P]{e, now})
+	}
+	l.maybeFinish(e, now)
+	return Ref[P]{e, l.seq}, Added
+}
+
+// Learn records what a span says about an entity: a task's namespace, a step's handler and
+// task. The first value learned stays; a different one is counted as a conflict.
+func (l *Log[P]) Learn(h transition.Hint) {
+	now := l.clock.Now().UnixNano()
+	if h.StepID != "" {
+		if h.Handler == "" && h.TaskID == "" && h.Namespace == "" {
+			return
+		}
+		s := l.entity(Key{tasker.KindStep, h.StepID}, now)
+		if h.Handler != "" {
+			l.learnHandler(s, h.Handler)
+		}
+		if h.TaskID != "" {
+			l.setTask(s, h.TaskID, now)
+		}
+		if h.Namespace != "" {
+			l.learnNamespace(s, h.Namespace)
+		}
+		return
+	}
+	if h.TaskID != "" && h.Namespace != "" {
+		l.learnNamespace(l.entity(Key{tasker.KindTask, h.TaskID}, now), h.Namespace)
+	}
+}
+
+func (l *Log[P]) learnNamespace(e *Entity[P], ns string) {
+	if e.Kind == tasker.KindStep && e.TaskID != "" {
+		if t := l.entities[Key{tasker.KindTask, e.TaskID}]; t != nil {
+			l.learnInto(t, &t.Namespace, ns)
+		}
+	}
+	l.learnInto(e, &e.Namespace, ns)
+}
+
+func (l *Log[P]) learnHandler(e *Entity[P], h string) { l.learnInto(e, &e.Handler, h) }
+
+func (l *Log[P]) learnInto(e *Entity[P], field *string, v string) {
+	switch *field {
+	case "":
+		*field = l.strs.get(v)
+	case v:
+	default:
+		l.stats.Conflicts[e.Kind]++
+	}
+}
+
+// setTask links a step to its task (first seen wins), creating the task's record so that
+// its namespace can be learned and its end can finish the step.
+func (l *Log[P]) setTask(s *Entity[P], taskID string, now int64) {
+	if s.TaskID != "" {
+		if s.TaskID != taskID {
+			l.stats.Conflicts[tasker.KindStep]++
+		}
+		return
+	}
+	s.TaskID = strings.Clone(taskID)
+	t := l.entity(Key{tasker.KindTask, s.TaskID}, now)
+	if s.gone { // making room for the task evicted the step itself
+		return
+	}
+	t.steps = append(t.steps, s)
+	if s.Namespace != "" {
+		l.learnInto(t, &t.Namespace, s.Namespace)
+	}
+	if t.finishedAt != 0 {
+		l.finish(s, now)
+	}
+}
+
+// NamespaceOf returns the namespace of a transition: its own value, else what was learned
+// for the entity, else for a step's task; "" when unknown.
+func (l *Log[P]) NamespaceOf(e *Entity[P], x *Entry[P]) string {
+	if x != nil && x.Namespace != "" {
+		return x.Namespace
+	}
+	if e.Kind == tasker.KindStep && e.TaskID != "" {
+		if t := l.entities[Key{tasker.KindTask, e.TaskID}]; t != nil && t.Namespace != "" {
+			return t.Namespace
+		}
+	}
+	return e.Namespace
+}
+
+// HandlerOf returns a step transition's handler: its own value, else the learned one.
+func (l *Log[P]) HandlerOf(e *Entity[P], x *Entry[P]) string {
+	if x != nil && x.Handler != "" {
+		return x.Handler
+	}
+	return e.Handler
+}
+
+func (l *Log[P]) source(s transition.Source) uint32 {
+	if id, ok := l.sources[s]; ok {
+		return id
+	}
+	if len(l.sources) >= 1<<16 { // a churn of instances: share one id rather than grow
+		return 0
+	}
+	id := uint32(len(l.sources) + 1)
+	l.sources[transition.Source{Service: strings.Clone(s.Service), Instance: strings.Clone(s.Instance)}] = id
+	return id
+}
+
+func (l *Log[P]) anySettledAfter(e *Entity[P], pos int, now int64) bool {
+	for i := pos; i < len(e.entries); i++ {
+		if l.settled(&e.entries[i], now) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Log[P]) settled(x *Entry[P], now int64) bool {
+	return x.arrival+int64(l.timing.SettleWindow) <= now
+}
+
+// dropOldest removes the oldest settled transition that is neither the entity's start nor
+// an open claim. It reports whether one was removed.
+func (l *Log[P]) dropOldest(e *Entity[P], now int64) bool {
+	if l.sink != nil {
+		l.derive(e, now, false)
+	}
+	open := -1
+	if e.Kind == tasker.KindStep {
+		for i := range e.entries {
+			x := &e.entries[i]
+			if x.To == tasker.InProgress && x.flags&flagAttemptDone == 0 {
+				open = i
+			}
+		}
+	}
+	for i := range e.entries {
+		x := &e.entries[i]
+		if (i == 0 && x.From == tasker.StateNone) || i == open || !l.settled(x, now) {
+			continue
+		}
+		if l.sink != nil && x.flags&flagCounted == 0 {
+			continue
+		}
+		e.entries = append(e.entries[:i], e.entries[i+1:]...)
+		l.stats.Dropped[e.Kind]++
+		return true
+	}
+	return false
+}
+
+// interner shares the few distinct strings (namespaces, handlers) between entries, and
+// detaches them from the batch they arrived in. It stops growing at max.
+type interner struct {
+	m   map[string]string
+	max int
+}
+
+func (in *interner) get(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	c := strings.Clone(s)
+	if len(in.m) < in.max {
+		in.m[c] = c
+	}
+	return c
+}

@@ -1,0 +1,320 @@
+package transition
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+)
+
+// Transition is one recognised state transition, with everything the entity logs and the
+// stamps need. Its strings point into the batch's data: clone before keeping them.
+type Transition struct {
+	Kind tasker.Kind
+	// ID is the entity's id: the task id of a task transition, the step id of a step's.
+	ID string
+	// TaskID is the task a step belongs to, when the telemetry says; for a task, its ID.
+	TaskID string
+	// From and To are the states as received (From is StateNone for "none" or empty).
+	From, To tasker.State
+	Time     pcommon.Timestamp
+	// Namespace, Handler and CorrelationID are the values the telemetry itself gives this
+	// transition (carrier, then enclosing span, then resource), or "".
+	Namespace     string
+	Handler       string
+	CorrelationID string
+	// Attempt is the carrier's attempt attribute (an int), 0 when absent.
+	Attempt int64
+	TraceID pcommon.TraceID
+	SpanID  pcommon.SpanID
+	// Source identifies the emitting service instance: clock skew exists only between sources.
+	Source Source
+	// Attrs are the carrier's attributes (the span's or the event's): where stamps go.
+	Attrs pcommon.Map
+	// ResourceIndex is the index of the ResourceSpans the transition came from.
+	ResourceIndex int
+}
+
+// Source is the service instance a transition came from.
+type Source struct{ Service, Instance string }
+
+// Hint is what an ordinary span (or a transition's enclosing span) tells about Tasker's
+// entities: a task's namespace, a step's handler, the task a step belongs to.
+type Hint struct {
+	TaskID, StepID     string
+	Namespace, Handler string
+}
+
+// Problem is why a carrier that looked like a transition was not recognised.
+type Problem uint8
+
+const (
+	// ProblemWrongType: from_state/to_state present but not both strings.
+	ProblemWrongType Problem = iota
+	// ProblemUnknownState: a state outside the decided kind's table.
+	ProblemUnknownState
+	// ProblemUnclassified: neither ids, names nor states tell task from step.
+	ProblemUnclassified
+	// ProblemMissingID: the decided kind's id is absent.
+	ProblemMissingID
+	// ProblemZeroTimestamp: the carrier has no timestamp.
+	ProblemZeroTimestamp
+	NumProblems
+)
+
+var problemNames = [NumProblems]string{"wrong_type", "unknown_state", "unclassified", "missing_id", "zero_timestamp"}
+
+func (p Problem) String() string { return problemNames[p] }
+
+// Counts tallies problems by kind (KindUnknown when the kind was not decided).
+type Counts [3][NumProblems]int64
+
+// Batch is the result of extracting one ptrace.Traces. It is reused between batches.
+type Batch struct {
+	Transitions []Transition
+	Hints       []Hint
+	Problems    Counts
+}
+
+// Reset empties the batch, keeping its buffers.
+func (b *Batch) Reset() {
+	clear(b.Transitions) // drop references into the previous batch's data
+	b.Transitions = b.Transitions[:0]
+	clear(b.Hints)
+	b.Hints = b.Hints[:0]
+	b.Problems = Counts{}
+}
+
+// Extractor finds transitions and hints. It holds only configuration and is safe for
+// concurrent use.
+type Extractor struct {
+	keys Keys
+	time TimeSource
+}
+
+// NewExtractor returns an extractor for the given keys and transition-span time.
+func NewExtractor(keys Keys, ts TimeSource) *Extractor {
+	return &Extractor{keys: keys, time: ts}
+}
+
+// Extract appends every transition and hint of td to b. It never changes td.
+func (x *Extractor) Extract(td ptrace.Traces, b *Batch) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		src := Source{Service: strAttr(res, "service.name"), Instance: strAttr(res, "service.instance.id")}
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				x.span(spans.At(k), res, src, i, b)
+			}
+		}
+	}
+}
+
+// spanIDs are the Tasker ids on an enclosing span.
+type spanIDs struct{ task, step string }
+
+func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) {
+	attrs := span.Attributes()
+	ids := spanIDs{task: x.str(attrs, x.keys.TaskID), step: x.str(attrs, x.keys.StepID)}
+	if ids.task != "" || ids.step != "" {
+		h := Hint{TaskID: ids.task, StepID: ids.step, Namespace: x.str(attrs, x.keys.Namespace)}
+		if ids.step != "" {
+			h.Handler = x.str(attrs, x.keys.Handler)
+		}
+		if h.Namespace != "" || h.Handler != "" || (h.TaskID != "" && h.StepID != "") {
+			b.Hints = append(b.Hints, h)
+		}
+	}
+
+	events := span.Events()
+	anyEvent := false
+	for e := 0; e < events.Len(); e++ {
+		ev := events.At(e)
+		ea := ev.Attributes()
+		from, to, present := x.states(ea)
+		if !present {
+			continue
+		}
+		anyEvent = true
+		c := carrier{attrs: ea, name: ev.Name(), time: ev.Timestamp(), span: attrs, spanIDs: ids, from: from, to: to}
+		x.carrier(&c, span, res, src, ri, b)
+	}
+	if anyEvent {
+		return
+	}
+	from, to, present := x.states(attrs)
+	if !present {
+		return
+	}
+	t := span.EndTimestamp()
+	if x.time == TimeStart {
+		t = span.StartTimestamp()
+	}
+	c := carrier{attrs: attrs, name: span.Name(), time: t, from: from, to: to, isSpan: true}
+	x.carrier(&c, span, res, src, ri, b)
+}
+
+type carrier struct {
+	attrs    pcommon.Map
+	name     string
+	time     pcommon.Timestamp
+	span     pcommon.Map // the enclosing span's attributes; empty for a transition span
+	spanIDs  spanIDs
+	from, to pcommon.Value
+	isSpan   bool
+}
+
+// states returns the carrier's from/to values; present is true when both keys exist,
+// whatever their type (a wrong type is then a problem, not a non-transition).
+func (x *Extractor) states(m pcommon.Map) (from, to pcommon.Value, present bool) {
+	from, okF := x.get(m, x.keys.FromState)
+	to, okT := x.get(m, x.keys.ToState)
+	return from, to, okF && okT
+}
+
+func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) {
+	if c.from.Type() != pcommon.ValueTypeStr || c.to.Type() != pcommon.ValueTypeStr {
+		b.Problems[tasker.KindUnknown][ProblemWrongType]++
+		return
+	}
+	from, to := tasker.ParseState(c.from.Str()), tasker.ParseState(c.to.Str())
+	kind := x.kind(c, from, to)
+	if kind == tasker.KindUnknown {
+		b.Problems[tasker.KindUnknown][ProblemUnclassified]++
+		return
+	}
+	m := tasker.MachineOf(kind)
+	if to == tasker.StateNone || !m.Knows(from) || !m.Knows(to) {
+		b.Problems[kind][ProblemUnknownState]++
+		return
+	}
+	if c.time == 0 {
+		b.Problems[kind][ProblemZeroTimestamp]++
+		return
+	}
+
+	t := Transition{Kind: kind, From: from, To: to, Time: c.time, TraceID: span.TraceID(), SpanID: span.SpanID(),
+		Source: src, Attrs: c.attrs, ResourceIndex: ri}
+	// Values on the enclosing span are borrowed only when the span is about the same entity.
+	taskID := x.lookup(c, res, x.keys.TaskID, true)
+	if kind == tasker.KindTask {
+		t.ID, t.TaskID = taskID, taskID
+	} else {
+		t.ID = x.lookup(c, res, x.keys.StepID, true)
+		t.TaskID = taskID
+		sameStep := c.spanIDs.step == "" || c.spanIDs.step == t.ID
+		t.Handler = x.lookup(c, res, x.keys.Handler, sameStep)
+		t.Attempt = x.attempt(c, res, sameStep)
+	}
+	if t.ID == "" {
+		b.Problems[kind][ProblemMissingID]++
+		return
+	}
+	sameTask := c.spanIDs.task == "" || c.spanIDs.task == t.TaskID
+	t.Namespace = x.lookup(c, res, x.keys.Namespace, sameTask)
+	t.CorrelationID = x.lookup(c, res, x.keys.CorrelationID, sameTask)
+	b.Transitions = append(b.Transitions, t)
+}
+
+// kind decides task or step: the carrier's own ids, its name, the enclosing span's ids,
+// and last the state vocabulary (§4).
+func (x *Extractor) kind(c *carrier, from, to tasker.State) tasker.Kind {
+	switch {
+	case x.str(c.attrs, x.keys.StepID) != "":
+		return tasker.KindStep
+	case x.str(c.attrs, x.keys.TaskID) != "":
+		return tasker.KindTask
+	}
+	if k := kindFromName(c.name); k != tasker.KindUnknown {
+		return k
+	}
+	switch {
+	case c.spanIDs.step != "":
+		return tasker.KindStep
+	case c.spanIDs.task != "":
+		return tasker.KindTask
+	}
+	return tasker.KindFromStates(from, to)
+}
+
+func kindFromName(name string) tasker.Kind {
+	switch {
+	case hasPrefixFold(name, "step ") || hasPrefixFold(name, "step."):
+		return tasker.KindStep
+	case hasPrefixFold(name, "task ") || hasPrefixFold(name, "task."):
+		return tasker.KindTask
+	}
+	return tasker.KindUnknown
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// lookup finds a string value: the carrier, then (if borrow) the enclosing span, then the
+// resource.
+func (x *Extractor) lookup(c *carrier, res pcommon.Map, keys []string, borrow bool) string {
+	if v := x.str(c.attrs, keys); v != "" {
+		return v
+	}
+	if borrow && !c.isSpan {
+		if v := x.str(c.span, keys); v != "" {
+			return v
+		}
+	}
+	return x.str(res, keys)
+}
+
+func (x *Extractor) attempt(c *carrier, res pcommon.Map, borrow bool) int64 {
+	if n := x.int(c.attrs); n > 0 {
+		return n
+	}
+	if borrow && !c.isSpan {
+		if n := x.int(c.span); n > 0 {
+			return n
+		}
+	}
+	return x.int(res)
+}
+
+func (x *Extractor) int(m pcommon.Map) int64 {
+	for _, k := range x.keys.Attempt {
+		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeInt && v.Int() > 0 {
+			return v.Int()
+		}
+	}
+	return 0
+}
+
+// str returns the first non-empty string value among keys; values of other types are absent.
+func (x *Extractor) str(m pcommon.Map, keys []string) string {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			return v.Str()
+		}
+	}
+	return ""
+}
+
+// get returns the first present value among keys, of any type.
+func (x *Extractor) get(m pcommon.Map, keys []string) (pcommon.Value, bool) {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok {
+			return v, true
+		}
+	}
+	return pcommon.Value{}, false
+}
+
+func strAttr(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
