@@ -1,0 +1,210 @@
+package taskerstate // import "github.com/tasker-systems/otelcol-tasker/connector/taskerstate"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
+)
+
+// Temporality values of aggregation_temporality.
+const (
+	TemporalityCumulative = "cumulative"
+	TemporalityDelta      = "delta"
+)
+
+// defaultBuckets are the explicit histogram bounds in seconds: from a step hand-off
+// (milliseconds) to a task waiting on retries and dependencies (hours).
+var defaultBuckets = []float64{
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400,
+}
+
+// Config is the tasker_state connector's configuration.
+type Config struct {
+	// Attributes names the attribute keys read for each meaning (first found wins).
+	Attributes transition.Keys `mapstructure:"attributes"`
+	// TransitionTime says which time of a transition span is the transition's (end|start).
+	TransitionTime transition.TimeSource `mapstructure:"transition_time"`
+	// SettleWindow: facts are derived from a transition only this long after its arrival.
+	SettleWindow time.Duration `mapstructure:"settle_window"`
+	// MaxClockSkew between Tasker services (§5).
+	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
+	// Limits bound the entity log.
+	Limits statelog.Limits `mapstructure:"limits"`
+	// FlushInterval is how often metrics are emitted.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// AggregationTemporality is cumulative (default) or delta.
+	AggregationTemporality string `mapstructure:"aggregation_temporality"`
+	// SeriesExpiry stops emitting a series that saw nothing for this long; 0 never expires.
+	SeriesExpiry time.Duration `mapstructure:"series_expiry"`
+	// CardinalityLimit caps the series of each metric; past it, points go to one
+	// otel.metric.overflow="true" series per output resource. 0 means unlimited.
+	CardinalityLimit int `mapstructure:"cardinality_limit"`
+	// Histogram configures the three duration histograms.
+	Histogram HistogramConfig `mapstructure:"histogram"`
+	// Exemplars configures the exemplars attached to points.
+	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
+	// ResourceKeyAttributes are the input resource attributes the output resource keeps;
+	// together they are the resource part of a series' identity.
+	ResourceKeyAttributes []string `mapstructure:"resource_key_attributes"`
+	// ExtraDimensions are further metric attributes, opted in by name (e.g. correlation_id),
+	// looked up on the transition's carrier, then its resource. They stay under the
+	// cardinality limit.
+	ExtraDimensions []string `mapstructure:"extra_dimensions"`
+	_               struct{}
+}
+
+// HistogramConfig chooses explicit buckets (the default) or an exponential histogram.
+type HistogramConfig struct {
+	Explicit ExplicitHistogramConfig `mapstructure:"explicit"`
+	// Exponential, when set, makes the histograms exponential (explicit buckets must then
+	// be left unset).
+	Exponential *ExponentialHistogramConfig `mapstructure:"exponential"`
+	_           struct{}
+}
+
+// ExplicitHistogramConfig holds explicit bucket bounds in seconds.
+type ExplicitHistogramConfig struct {
+	// Buckets are the upper bounds in seconds, strictly increasing; empty means the defaults.
+	Buckets []float64 `mapstructure:"buckets"`
+	_       struct{}
+}
+
+// ExponentialHistogramConfig configures exponential histograms.
+type ExponentialHistogramConfig struct {
+	// MaxSize is the maximum number of buckets per sign (default 160).
+	MaxSize int32 `mapstructure:"max_size"`
+	_       struct{}
+}
+
+// ExemplarsConfig configures exemplars.
+type ExemplarsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MaxPerDataPoint is how many exemplars a point keeps; newer ones replace the oldest.
+	MaxPerDataPoint int `mapstructure:"max_per_data_point"`
+	_               struct{}
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+func createDefaultConfig() *Config {
+	return &Config{
+		Attributes:             transition.DefaultKeys(),
+		TransitionTime:         transition.TimeEnd,
+		SettleWindow:           30 * time.Second,
+		MaxClockSkew:           time.Second,
+		Limits:                 statelog.DefaultLimits(),
+		FlushInterval:          15 * time.Second,
+		AggregationTemporality: TemporalityCumulative,
+		SeriesExpiry:           10 * time.Minute,
+		CardinalityLimit:       2000,
+		Exemplars:              ExemplarsConfig{Enabled: true, MaxPerDataPoint: 5},
+		ResourceKeyAttributes:  []string{"service.name"},
+	}
+}
+
+// buckets returns the explicit bounds in effect.
+func (c *Config) buckets() []float64 {
+	if len(c.Histogram.Explicit.Buckets) > 0 {
+		return c.Histogram.Explicit.Buckets
+	}
+	return defaultBuckets
+}
+
+// delta reports whether delta temporality is configured.
+func (c *Config) delta() bool { return strings.EqualFold(c.AggregationTemporality, TemporalityDelta) }
+
+// Validate checks the configuration; each error names the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(c.Attributes.Validate("attributes"))
+	add(c.TransitionTime.Validate("transition_time"))
+	add(c.Limits.Validate("limits"))
+	if c.SettleWindow < 0 {
+		add(fmt.Errorf("settle_window: must not be negative, got %s; use a window longer than Tasker's export interval, such as 30s", c.SettleWindow))
+	}
+	if c.MaxClockSkew < 0 {
+		add(fmt.Errorf("max_clock_skew: must not be negative, got %s; use a value such as 1s", c.MaxClockSkew))
+	}
+	if c.FlushInterval <= 0 {
+		add(fmt.Errorf("flush_interval: must be a positive duration, got %s; use a value such as 15s", c.FlushInterval))
+	}
+	switch strings.ToLower(c.AggregationTemporality) {
+	case TemporalityCumulative, TemporalityDelta:
+	default:
+		add(fmt.Errorf("aggregation_temporality: unknown value %q; use %q (the default, what the prometheus exporter wants) or %q", c.AggregationTemporality, TemporalityCumulative, TemporalityDelta))
+	}
+	if c.SeriesExpiry < 0 {
+		add(fmt.Errorf("series_expiry: must not be negative, got %s; use 0 to never expire series, or a value such as 10m", c.SeriesExpiry))
+	} else if c.SeriesExpiry > 0 && c.SeriesExpiry < c.FlushInterval {
+		add(fmt.Errorf("series_expiry: %s is shorter than flush_interval %s, so series would expire between flushes; make it several flush intervals, such as 10m", c.SeriesExpiry, c.FlushInterval))
+	}
+	if c.CardinalityLimit < 0 {
+		add(fmt.Errorf("cardinality_limit: must not be negative, got %d; use 0 for no limit, or a limit such as 2000", c.CardinalityLimit))
+	}
+	add(c.Histogram.validate())
+	if c.Exemplars.Enabled && c.Exemplars.MaxPerDataPoint <= 0 {
+		add(fmt.Errorf("exemplars::max_per_data_point: must be positive when exemplars are enabled, got %d; use a value such as 5, or set exemplars::enabled to false", c.Exemplars.MaxPerDataPoint))
+	}
+	add(validateNames("resource_key_attributes", c.ResourceKeyAttributes))
+	add(validateNames("extra_dimensions", c.ExtraDimensions))
+	for i, d := range c.ExtraDimensions {
+		if slices.Contains(reservedDimensions, d) {
+			add(fmt.Errorf("extra_dimensions[%d]: %q is already an attribute of the metrics; remove it", i, d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reservedDimensions are the attribute names the metrics already carry.
+var reservedDimensions = []string{
+	"namespace", "from_state", "to_state", "event_name", "state", "outcome", "handler_name", "attempt_number", "entity", overflowKey,
+}
+
+func validateNames(key string, names []string) error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, n := range names {
+		switch {
+		case strings.TrimSpace(n) == "":
+			errs = append(errs, fmt.Errorf("%s[%d]: attribute name is empty; remove it or name an attribute", key, i))
+		case seen[n]:
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice; remove one", key, i, n))
+		}
+		seen[n] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (h *HistogramConfig) validate() error {
+	var errs []error
+	if h.Exponential != nil {
+		if len(h.Explicit.Buckets) > 0 {
+			errs = append(errs, errors.New("histogram: both explicit::buckets and exponential are set; keep one of them"))
+		}
+		if h.Exponential.MaxSize != 0 && (h.Exponential.MaxSize < 2 || h.Exponential.MaxSize > 16384) {
+			errs = append(errs, fmt.Errorf("histogram::exponential::max_size: must be between 2 and 16384, got %d; use 160 (the default)", h.Exponential.MaxSize))
+		}
+	}
+	b := h.Explicit.Buckets
+	for i, v := range b {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+			errs = append(errs, fmt.Errorf("histogram::explicit::buckets[%d]: bounds are durations in seconds and must be positive finite numbers, got %v", i, v))
+		} else if i > 0 && v <= b[i-1] {
+			errs = append(errs, fmt.Errorf("histogram::explicit::buckets[%d]: bounds must be strictly increasing, got %v after %v", i, v, b[i-1]))
+		}
+	}
+	return errors.Join(errs...)
+}

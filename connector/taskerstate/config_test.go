@@ -1,0 +1,105 @@
+package taskerstate
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
+	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, transition.DefaultKeys(), cfg.Attributes)
+	assert.Equal(t, transition.TimeEnd, cfg.TransitionTime)
+	assert.Equal(t, 30*time.Second, cfg.SettleWindow)
+	assert.Equal(t, time.Second, cfg.MaxClockSkew)
+	assert.Equal(t, statelog.DefaultLimits(), cfg.Limits)
+	assert.Equal(t, 15*time.Second, cfg.FlushInterval)
+	assert.Equal(t, TemporalityCumulative, cfg.AggregationTemporality)
+	assert.Equal(t, 10*time.Minute, cfg.SeriesExpiry)
+	assert.Equal(t, 2000, cfg.CardinalityLimit)
+	assert.Equal(t, ExemplarsConfig{Enabled: true, MaxPerDataPoint: 5}, cfg.Exemplars)
+	assert.Equal(t, []string{"service.name"}, cfg.ResourceKeyAttributes)
+	assert.Empty(t, cfg.ExtraDimensions)
+	assert.Nil(t, cfg.Histogram.Exponential)
+	// Defaults span a step hand-off (milliseconds) to a task waiting for hours.
+	b := cfg.buckets()
+	assert.Equal(t, 0.005, b[0])
+	assert.Equal(t, 14400.0, b[len(b)-1])
+	assert.False(t, cfg.delta())
+}
+
+func TestConfigFull(t *testing.T) {
+	cfg, err := loadConfig(t, "full")
+	require.NoError(t, err)
+	keys := transition.DefaultKeys()
+	keys.TaskID = []string{"task_uuid", "task.id"}
+	keys.Namespace = []string{"namespace", "tasker.namespace"}
+	want := &Config{
+		Attributes:     keys,
+		TransitionTime: transition.TimeStart,
+		SettleWindow:   45 * time.Second,
+		MaxClockSkew:   2 * time.Second,
+		Limits: statelog.Limits{
+			MaxEntities: 1000, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+		},
+		FlushInterval:          30 * time.Second,
+		AggregationTemporality: TemporalityDelta,
+		SeriesExpiry:           20 * time.Minute,
+		CardinalityLimit:       500,
+		Histogram:              HistogramConfig{Explicit: ExplicitHistogramConfig{Buckets: []float64{0.1, 1, 10, 100}}},
+		Exemplars:              ExemplarsConfig{Enabled: false, MaxPerDataPoint: 3},
+		ResourceKeyAttributes:  []string{"service.name", "deployment.environment"},
+		ExtraDimensions:        []string{"correlation_id"},
+	}
+	assert.Equal(t, want, cfg)
+	assert.True(t, cfg.delta())
+}
+
+func TestConfigExponential(t *testing.T) {
+	cfg, err := loadConfig(t, "exponential")
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Histogram.Exponential)
+	assert.Equal(t, int32(80), cfg.Histogram.Exponential.MaxSize)
+}
+
+func TestConfigInvalid(t *testing.T) {
+	for name, want := range map[string]string{
+		"bad_temporality":    `aggregation_temporality: unknown value "sometimes"`,
+		"bad_buckets":        "histogram::explicit::buckets[1]: bounds must be strictly increasing",
+		"both_histograms":    "histogram: both explicit::buckets and exponential are set",
+		"bad_flush":          "flush_interval: must be a positive duration",
+		"short_expiry":       "series_expiry: 5s is shorter than flush_interval 15s",
+		"empty_keys":         "attributes::task_id: the list of attribute keys is empty",
+		"bad_limits":         "limits::max_entities: must be positive",
+		"reserved_dimension": `extra_dimensions[0]: "namespace" is already an attribute`,
+		"bad_exemplars":      "exemplars::max_per_data_point: must be positive",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadConfig(t, name)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), want)
+		})
+	}
+}
