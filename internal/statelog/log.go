@@ -53,6 +53,7 @@ type Entity[P any] struct {
 	CorrelationID      string
 
 	entries        []Entry[P]
+	task           *Entity[P]   // a step's task, once looked up
 	steps          []*Entity[P] // a task's steps, so they finish with it
 	lastSeen       int64
 	finishedAt     int64 // 0 while unfinished
@@ -92,12 +93,14 @@ type Log[P any] struct {
 	finHead  *Entity[P]
 	finTail  *Entity[P]
 
-	sources  map[transition.Source]uint32
-	strs     interner
-	seq      uint64
-	settleQ  []queued[P]
-	scratch  []int
-	stats    Stats
+	sources   map[transition.Source]uint32
+	lastSrc   transition.Source // most batches come from one service: skip the map
+	lastID    uint32
+	strs      interner
+	seq       uint64
+	settleQ   []queued[P]
+	scratch   []int
+	stats     Stats
 	evictHook func(*Entity[P], EvictReason)
 }
 
@@ -236,12 +239,21 @@ func (l *Log[P]) Learn(h transition.Hint) {
 }
 
 func (l *Log[P]) learnNamespace(e *Entity[P], ns string) {
-	if e.Kind == tasker.KindStep && e.TaskID != "" {
-		if t := l.entities[Key{tasker.KindTask, e.TaskID}]; t != nil {
-			l.learnInto(t, &t.Namespace, ns)
-		}
+	if t := l.taskOf(e); t != nil {
+		l.learnInto(t, &t.Namespace, ns)
 	}
 	l.learnInto(e, &e.Namespace, ns)
+}
+
+// taskOf returns a step's tracked task, or nil.
+func (l *Log[P]) taskOf(s *Entity[P]) *Entity[P] {
+	if s.Kind != tasker.KindStep || s.TaskID == "" {
+		return nil
+	}
+	if s.task == nil || s.task.gone {
+		s.task = l.entities[Key{tasker.KindTask, s.TaskID}]
+	}
+	return s.task
 }
 
 func (l *Log[P]) learnHandler(e *Entity[P], h string) { l.learnInto(e, &e.Handler, h) }
@@ -270,6 +282,7 @@ func (l *Log[P]) setTask(s *Entity[P], taskID string, now int64) {
 	if s.gone { // making room for the task evicted the step itself
 		return
 	}
+	s.task = t
 	t.steps = append(t.steps, s)
 	if s.Namespace != "" {
 		l.learnInto(t, &t.Namespace, s.Namespace)
@@ -285,10 +298,8 @@ func (l *Log[P]) NamespaceOf(e *Entity[P], x *Entry[P]) string {
 	if x != nil && x.Namespace != "" {
 		return x.Namespace
 	}
-	if e.Kind == tasker.KindStep && e.TaskID != "" {
-		if t := l.entities[Key{tasker.KindTask, e.TaskID}]; t != nil && t.Namespace != "" {
-			return t.Namespace
-		}
+	if t := l.taskOf(e); t != nil && t.Namespace != "" {
+		return t.Namespace
 	}
 	return e.Namespace
 }
@@ -302,14 +313,20 @@ func (l *Log[P]) HandlerOf(e *Entity[P], x *Entry[P]) string {
 }
 
 func (l *Log[P]) source(s transition.Source) uint32 {
+	if l.lastID != 0 && s == l.lastSrc {
+		return l.lastID
+	}
 	if id, ok := l.sources[s]; ok {
+		l.lastSrc, l.lastID = s, id
 		return id
 	}
 	if len(l.sources) >= 1<<16 { // a churn of instances: share one id rather than grow
 		return 0
 	}
 	id := uint32(len(l.sources) + 1)
-	l.sources[transition.Source{Service: strings.Clone(s.Service), Instance: strings.Clone(s.Instance)}] = id
+	kept := transition.Source{Service: strings.Clone(s.Service), Instance: strings.Clone(s.Instance)}
+	l.sources[kept] = id
+	l.lastSrc, l.lastID = kept, id
 	return id
 }
 
@@ -359,20 +376,25 @@ func (l *Log[P]) dropOldest(e *Entity[P], now int64) bool {
 // interner shares the few distinct strings (namespaces, handlers) between entries, and
 // detaches them from the batch they arrived in. It stops growing at max.
 type interner struct {
-	m   map[string]string
-	max int
+	m    map[string]string
+	max  int
+	last string // runs of one namespace or handler are common: skip the map
 }
 
 func (in *interner) get(s string) string {
 	if s == "" {
 		return ""
 	}
-	if v, ok := in.m[s]; ok {
-		return v
+	if s == in.last {
+		return in.last
 	}
-	c := strings.Clone(s)
-	if len(in.m) < in.max {
-		in.m[c] = c
+	v, ok := in.m[s]
+	if !ok {
+		v = strings.Clone(s)
+		if len(in.m) < in.max {
+			in.m[v] = v
+		}
 	}
-	return c
+	in.last = v
+	return v
 }

@@ -51,7 +51,8 @@ type Hint struct {
 type Problem uint8
 
 const (
-	// ProblemWrongType: from_state/to_state present but not both strings.
+	// ProblemWrongType: from_state/to_state present but not both as strings (the carrier is
+	// then not a transition).
 	ProblemWrongType Problem = iota
 	// ProblemUnknownState: a state outside the decided kind's table.
 	ProblemUnknownState
@@ -122,6 +123,9 @@ type spanIDs struct{ task, step string }
 func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) {
 	attrs := span.Attributes()
 	ids := spanIDs{task: x.str(attrs, x.keys.TaskID), step: x.str(attrs, x.keys.StepID)}
+	if x.spanCarrier(span, res, src, ri, ids, b) {
+		return // the transition itself tells the log what the span would
+	}
 	if ids.task != "" || ids.step != "" {
 		h := Hint{TaskID: ids.task, StepID: ids.step, Namespace: x.str(attrs, x.keys.Namespace)}
 		if ids.step != "" {
@@ -131,13 +135,18 @@ func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, 
 			b.Hints = append(b.Hints, h)
 		}
 	}
+}
 
+// spanCarrier extracts the span's transitions: its events', or else its own. It reports
+// whether the span itself was recognised as a transition.
+func (x *Extractor) spanCarrier(span ptrace.Span, res pcommon.Map, src Source, ri int, ids spanIDs, b *Batch) bool {
+	attrs := span.Attributes()
 	events := span.Events()
 	anyEvent := false
 	for e := 0; e < events.Len(); e++ {
 		ev := events.At(e)
 		ea := ev.Attributes()
-		from, to, present := x.states(ea)
+		from, to, present := x.states(ea, &b.Problems)
 		if !present {
 			continue
 		}
@@ -146,18 +155,18 @@ func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, 
 		x.carrier(&c, span, res, src, ri, b)
 	}
 	if anyEvent {
-		return
+		return false
 	}
-	from, to, present := x.states(attrs)
+	from, to, present := x.states(attrs, &b.Problems)
 	if !present {
-		return
+		return false
 	}
 	t := span.EndTimestamp()
 	if x.time == TimeStart {
 		t = span.StartTimestamp()
 	}
 	c := carrier{attrs: attrs, name: span.Name(), time: t, from: from, to: to, isSpan: true}
-	x.carrier(&c, span, res, src, ri, b)
+	return x.carrier(&c, span, res, src, ri, b)
 }
 
 type carrier struct {
@@ -170,33 +179,51 @@ type carrier struct {
 	isSpan   bool
 }
 
-// states returns the carrier's from/to values; present is true when both keys exist,
-// whatever their type (a wrong type is then a problem, not a non-transition).
-func (x *Extractor) states(m pcommon.Map) (from, to pcommon.Value, present bool) {
-	from, okF := x.get(m, x.keys.FromState)
-	to, okT := x.get(m, x.keys.ToState)
-	return from, to, okF && okT
+// states returns the carrier's from/to values; present is true when both meanings have a
+// string value (the first string among their keys). A value of another type is absent (§4):
+// it does not make the carrier a transition, so a span whose events carry only wrong-typed
+// states is still a carrier in its own right; it is counted as wrong_type when it leaves
+// the pair incomplete.
+func (x *Extractor) states(m pcommon.Map, problems *Counts) (from, to pcommon.Value, present bool) {
+	from, okF := x.strValue(m, x.keys.FromState)
+	to, okT := x.strValue(m, x.keys.ToState)
+	if okF && okT {
+		return from, to, true
+	}
+	_, anyF := x.get(m, x.keys.FromState)
+	_, anyT := x.get(m, x.keys.ToState)
+	if anyF && anyT {
+		problems[tasker.KindUnknown][ProblemWrongType]++
+	}
+	return from, to, false
 }
 
-func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) {
-	if c.from.Type() != pcommon.ValueTypeStr || c.to.Type() != pcommon.ValueTypeStr {
-		b.Problems[tasker.KindUnknown][ProblemWrongType]++
-		return
+// strValue returns the first string value among keys (empty strings included).
+func (x *Extractor) strValue(m pcommon.Map, keys []string) (pcommon.Value, bool) {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			return v, true
+		}
 	}
+	return pcommon.Value{}, false
+}
+
+// carrier extracts one transition; it reports whether one was recognised.
+func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) bool {
 	from, to := tasker.ParseState(c.from.Str()), tasker.ParseState(c.to.Str())
 	kind := x.kind(c, from, to)
 	if kind == tasker.KindUnknown {
 		b.Problems[tasker.KindUnknown][ProblemUnclassified]++
-		return
+		return false
 	}
 	m := tasker.MachineOf(kind)
 	if to == tasker.StateNone || !m.Knows(from) || !m.Knows(to) {
 		b.Problems[kind][ProblemUnknownState]++
-		return
+		return false
 	}
 	if c.time == 0 {
 		b.Problems[kind][ProblemZeroTimestamp]++
-		return
+		return false
 	}
 
 	t := Transition{Kind: kind, From: from, To: to, Time: c.time, TraceID: span.TraceID(), SpanID: span.SpanID(),
@@ -214,12 +241,13 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src S
 	}
 	if t.ID == "" {
 		b.Problems[kind][ProblemMissingID]++
-		return
+		return false
 	}
 	sameTask := c.spanIDs.task == "" || c.spanIDs.task == t.TaskID
 	t.Namespace = x.lookup(c, res, x.keys.Namespace, sameTask)
 	t.CorrelationID = x.lookup(c, res, x.keys.CorrelationID, sameTask)
 	b.Transitions = append(b.Transitions, t)
+	return true
 }
 
 // kind decides task or step: the carrier's own ids, its name, the enclosing span's ids,

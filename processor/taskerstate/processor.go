@@ -31,6 +31,9 @@ const (
 	AttrDuplicate  = "tasker.transition.duplicate"
 )
 
+// maxStamps is how many attributes stamp may add to one carrier.
+const maxStamps = 9
+
 // problemLogFull extends transition.Problem for a transition the entity log could not hold.
 const problemLogFull = transition.NumProblems
 
@@ -138,6 +141,8 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 // not written because the attribute already existed.
 func (p *stateProcessor) stamp(ctx context.Context, t *transition.Transition, s statelog.Stamps, duplicate bool) int64 {
 	m := tasker.MachineOf(t.Kind)
+	// One growth of the attribute slice for all the stamps, not one per stamp.
+	t.Attrs.EnsureCapacity(t.Attrs.Len() + maxStamps)
 	w := stamper{attrs: t.Attrs}
 	if ev := m.EventName(t.From, t.To); ev != "" {
 		w.str(AttrEventName, ev)

@@ -1,0 +1,77 @@
+package taskerstate
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
+	"github.com/tasker-systems/otelcol-tasker/processor/taskerstate/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	tests := []struct {
+		name    string
+		want    *Config
+		wantErr []string // every fragment must appear in the validation error
+	}{
+		{name: "", want: createDefaultConfig()},
+		{name: "custom", want: &Config{
+			Attributes: transition.Keys{
+				FromState:     []string{"previous_state", "from_state"},
+				ToState:       []string{"next_state", "to_state"},
+				TaskID:        []string{"task_uuid", "tasker.task_id"},
+				StepID:        []string{"step_uuid"},
+				Namespace:     []string{"tasker.namespace_name", "namespace"},
+				CorrelationID: []string{"correlation_id"},
+				Handler:       []string{"handler_name"},
+				Attempt:       []string{"attempt_number"},
+			},
+			TransitionTime: transition.TimeStart,
+			MaxClockSkew:   250 * time.Millisecond,
+			Limits: statelog.Limits{
+				MaxEntities: 5000, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+			},
+		}},
+		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},
+		{name: "bad_time", wantErr: []string{"transition_time", `"middle"`, `use "end"`}},
+		{name: "bad_limits", wantErr: []string{"max_clock_skew", "limits::max_entities", "limits::idle_ttl", "set a cap such as"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(component.NewIDWithName(metadata.Type, tt.name).String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if len(tt.wantErr) > 0 {
+				require.Error(t, err)
+				for _, frag := range tt.wantErr {
+					assert.Contains(t, err.Error(), frag)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NoError(t, confmap.Validate(cfg))
+	c := cfg.(*Config)
+	// Tasker's retry backoff reaches an hour and its staleness sweeps take 30-60 min (§5).
+	assert.GreaterOrEqual(t, c.Limits.IdleTTL, 2*time.Hour)
+	assert.Equal(t, transition.TimeEnd, c.TransitionTime)
+}
