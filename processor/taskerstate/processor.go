@@ -111,6 +111,7 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	p.extractor.Extract(td, b)
 	p.log.Expire()
 	if len(b.Transitions) == 0 && len(b.Hints) == 0 && b.Problems == (transition.Counts{}) {
+		p.record(ctx, 0) // evictions
 		return td, nil
 	}
 
