@@ -1,0 +1,50 @@
+# The otelcol-tasker distribution, the demo and the end-to-end tests. Included by the Makefile.
+#
+#   make build   ocb-build the collector into _build/otelcol-tasker
+#   make run     build, then run it on otelcol-config.yaml
+#   make demo    collector + Jaeger + Prometheus + the Tasker simulator, all on loopback
+#   make e2e     build, fetch Jaeger and Prometheus, run the end-to-end tests (go test -tags e2e)
+#
+# Slow things are cached outside the repository, under $(CACHE): ocb, the Jaeger binary (and
+# Go's own module and build caches). Prometheus comes from Debian's package.
+
+GO ?= go
+CACHE ?= $(HOME)/.cache/otelcol-tasker
+export OTELCOL_TASKER_CACHE := $(CACHE)
+
+DIST_DIR := _build
+COLLECTOR := $(DIST_DIR)/otelcol-tasker
+E2E_TIMEOUT ?= 20m
+
+.PHONY: build run demo e2e taskersim
+
+# ocb regenerates the distribution's sources and compiles them; Go's build cache makes a
+# rebuild after a change in our components quick.
+build:
+	@ocb=$$(bash scripts/install-ocb.sh) && \
+	  echo "ocb: building $(COLLECTOR) from builder-config.yaml" && \
+	  $$ocb --config builder-config.yaml
+	@echo "built $(COLLECTOR)"
+
+run: build
+	@echo "otelcol-tasker on otelcol-config.yaml:"
+	@echo "  OTLP in         grpc $${TASKER_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}, http $${TASKER_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
+	@echo "  traces out      OTLP gRPC to Jaeger at $${TASKER_JAEGER_OTLP_ENDPOINT:-127.0.0.1:14317} (start one with: make demo, or deploy/jaeger.yaml)"
+	@echo "  metrics out     http://$${TASKER_PROMETHEUS_ENDPOINT:-127.0.0.1:8889}/metrics (tasker_* series, OpenMetrics with exemplars)"
+	@echo "  health          http://$${TASKER_HEALTH_ENDPOINT:-127.0.0.1:13133}/   own metrics http://$${TASKER_TELEMETRY_HOST:-127.0.0.1}:$${TASKER_TELEMETRY_PORT:-8888}/metrics"
+	@echo "  send test data  go run ./cmd/taskersim --speed 5 --duration 1m"
+	exec ./$(COLLECTOR) --config otelcol-config.yaml
+
+taskersim:
+	$(GO) build -o $(DIST_DIR)/taskersim ./cmd/taskersim
+
+demo: build taskersim
+	@bash scripts/demo.sh
+
+e2e: build
+	@jaeger=$$(bash scripts/build-jaeger.sh) && \
+	  prometheus=$$(bash scripts/install-prometheus.sh) && \
+	  echo "e2e: collector $(COLLECTOR), jaeger $$jaeger, prometheus $$prometheus" && \
+	  OTELCOL_TASKER_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_TASKER_CONFIG=$(CURDIR)/otelcol-config.yaml \
+	  JAEGER_BIN=$$jaeger PROMETHEUS_BIN=$$prometheus \
+	  $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/...
