@@ -25,6 +25,9 @@ const (
 	flagAttemptDone                     // a claim whose attempt was counted or abandoned
 )
 
+// initialEntries is the capacity of a new entity's log.
+const initialEntries = 6
+
 // Entry is one transition in an entity's log.
 type Entry[P any] struct {
 	Time pcommon.Timestamp
@@ -195,6 +198,10 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 		Time: t.Time, From: t.From, To: t.To, Attempt: int32(min(t.Attempt, 1<<30)),
 		Namespace: l.strs.get(t.Namespace), Handler: l.strs.get(t.Handler),
 		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source),
+	}
+	if e.entries == nil {
+		// Most steps make 5 to 15 transitions: start with room for a few, not one.
+		e.entries = make([]Entry[P], 0, initialEntries)
 	}
 	e.entries = append(e.entries, Entry[P]{})
 	copy(e.entries[pos+1:], e.entries[pos:])

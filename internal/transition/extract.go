@@ -105,25 +105,48 @@ func (x *Extractor) Extract(td ptrace.Traces, b *Batch) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		res := rs.Resource().Attributes()
-		src := Source{Service: strAttr(res, "service.name"), Instance: strAttr(res, "service.instance.id")}
+		attrs := rs.Resource().Attributes()
+		res := resource{attrs: attrs, index: i,
+			src: Source{Service: strAttr(attrs, "service.name"), Instance: strAttr(attrs, "service.instance.id")}}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				x.span(spans.At(k), res, src, i, b)
+				x.span(spans.At(k), &res, b)
 			}
 		}
 	}
 }
 
-// spanIDs are the Tasker ids on an enclosing span.
+// spanIDs are the Tasker ids on a carrier or an enclosing span.
 type spanIDs struct{ task, step string }
 
-func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) {
+// resource is one ResourceSpans: its attributes are read once, and only when a transition
+// needs a value that its carrier and span lack.
+type resource struct {
+	attrs pcommon.Map
+	index int
+	src   Source
+
+	read                                              bool
+	taskID, stepID, namespace, correlationID, handler string
+	attempt                                           int64
+}
+
+func (x *Extractor) values(r *resource) *resource {
+	if !r.read {
+		r.read = true
+		r.taskID, r.stepID = x.str(r.attrs, x.keys.TaskID), x.str(r.attrs, x.keys.StepID)
+		r.namespace, r.correlationID = x.str(r.attrs, x.keys.Namespace), x.str(r.attrs, x.keys.CorrelationID)
+		r.handler, r.attempt = x.str(r.attrs, x.keys.Handler), x.int(r.attrs)
+	}
+	return r
+}
+
+func (x *Extractor) span(span ptrace.Span, res *resource, b *Batch) {
 	attrs := span.Attributes()
 	ids := spanIDs{task: x.str(attrs, x.keys.TaskID), step: x.str(attrs, x.keys.StepID)}
-	if x.spanCarrier(span, res, src, ri, ids, b) {
+	if x.spanCarrier(span, res, ids, b) {
 		return // the transition itself tells the log what the span would
 	}
 	if ids.task != "" || ids.step != "" {
@@ -139,7 +162,7 @@ func (x *Extractor) span(span ptrace.Span, res pcommon.Map, src Source, ri int, 
 
 // spanCarrier extracts the span's transitions: its events', or else its own. It reports
 // whether the span itself was recognised as a transition.
-func (x *Extractor) spanCarrier(span ptrace.Span, res pcommon.Map, src Source, ri int, ids spanIDs, b *Batch) bool {
+func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, ids spanIDs, b *Batch) bool {
 	attrs := span.Attributes()
 	events := span.Events()
 	anyEvent := false
@@ -151,8 +174,9 @@ func (x *Extractor) spanCarrier(span ptrace.Span, res pcommon.Map, src Source, r
 			continue
 		}
 		anyEvent = true
-		c := carrier{attrs: ea, name: ev.Name(), time: ev.Timestamp(), span: attrs, spanIDs: ids, from: from, to: to}
-		x.carrier(&c, span, res, src, ri, b)
+		c := carrier{attrs: ea, name: ev.Name(), time: ev.Timestamp(), span: attrs, spanIDs: ids, from: from, to: to,
+			own: spanIDs{task: x.str(ea, x.keys.TaskID), step: x.str(ea, x.keys.StepID)}}
+		x.carrier(&c, span, res, b)
 	}
 	if anyEvent {
 		return false
@@ -165,8 +189,8 @@ func (x *Extractor) spanCarrier(span ptrace.Span, res pcommon.Map, src Source, r
 	if x.time == TimeStart {
 		t = span.StartTimestamp()
 	}
-	c := carrier{attrs: attrs, name: span.Name(), time: t, from: from, to: to, isSpan: true}
-	return x.carrier(&c, span, res, src, ri, b)
+	c := carrier{attrs: attrs, name: span.Name(), time: t, from: from, to: to, isSpan: true, own: ids}
+	return x.carrier(&c, span, res, b)
 }
 
 type carrier struct {
@@ -174,7 +198,8 @@ type carrier struct {
 	name     string
 	time     pcommon.Timestamp
 	span     pcommon.Map // the enclosing span's attributes; empty for a transition span
-	spanIDs  spanIDs
+	spanIDs  spanIDs     // the enclosing span's ids; empty for a transition span
+	own      spanIDs     // the carrier's own ids
 	from, to pcommon.Value
 	isSpan   bool
 }
@@ -209,7 +234,7 @@ func (x *Extractor) strValue(m pcommon.Map, keys []string) (pcommon.Value, bool)
 }
 
 // carrier extracts one transition; it reports whether one was recognised.
-func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src Source, ri int, b *Batch) bool {
+func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batch) bool {
 	from, to := tasker.ParseState(c.from.Str()), tasker.ParseState(c.to.Str())
 	kind := x.kind(c, from, to)
 	if kind == tasker.KindUnknown {
@@ -227,25 +252,38 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src S
 	}
 
 	t := Transition{Kind: kind, From: from, To: to, Time: c.time, TraceID: span.TraceID(), SpanID: span.SpanID(),
-		Source: src, Attrs: c.attrs, ResourceIndex: ri}
-	// Values on the enclosing span are borrowed only when the span is about the same entity.
-	taskID := x.lookup(c, res, x.keys.TaskID, true)
+		Source: res.src, Attrs: c.attrs, ResourceIndex: res.index}
+	// Ids: the carrier's own, then the enclosing span's, then the resource's. Other values on
+	// the enclosing span are borrowed only when the span is about the same entity.
+	taskID := first(c.own.task, c.spanIDs.task)
 	if kind == tasker.KindTask {
-		t.ID, t.TaskID = taskID, taskID
+		t.ID = first(taskID, x.values(res).taskID)
+		t.TaskID = t.ID
 	} else {
-		t.ID = x.lookup(c, res, x.keys.StepID, true)
-		t.TaskID = taskID
+		t.ID = first(c.own.step, c.spanIDs.step)
+		if t.ID == "" {
+			t.ID = x.values(res).stepID
+		}
+		t.TaskID = first(taskID, x.values(res).taskID)
 		sameStep := c.spanIDs.step == "" || c.spanIDs.step == t.ID
-		t.Handler = x.lookup(c, res, x.keys.Handler, sameStep)
-		t.Attempt = x.attempt(c, res, sameStep)
+		if t.Handler = x.lookup(c, x.keys.Handler, sameStep); t.Handler == "" {
+			t.Handler = x.values(res).handler
+		}
+		if t.Attempt = x.attempt(c, sameStep); t.Attempt == 0 {
+			t.Attempt = x.values(res).attempt
+		}
 	}
 	if t.ID == "" {
 		b.Problems[kind][ProblemMissingID]++
 		return false
 	}
 	sameTask := c.spanIDs.task == "" || c.spanIDs.task == t.TaskID
-	t.Namespace = x.lookup(c, res, x.keys.Namespace, sameTask)
-	t.CorrelationID = x.lookup(c, res, x.keys.CorrelationID, sameTask)
+	if t.Namespace = x.lookup(c, x.keys.Namespace, sameTask); t.Namespace == "" {
+		t.Namespace = x.values(res).namespace
+	}
+	if t.CorrelationID = x.lookup(c, x.keys.CorrelationID, sameTask); t.CorrelationID == "" {
+		t.CorrelationID = x.values(res).correlationID
+	}
 	b.Transitions = append(b.Transitions, t)
 	return true
 }
@@ -254,9 +292,9 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res pcommon.Map, src S
 // and last the state vocabulary (§4).
 func (x *Extractor) kind(c *carrier, from, to tasker.State) tasker.Kind {
 	switch {
-	case x.str(c.attrs, x.keys.StepID) != "":
+	case c.own.step != "":
 		return tasker.KindStep
-	case x.str(c.attrs, x.keys.TaskID) != "":
+	case c.own.task != "":
 		return tasker.KindTask
 	}
 	if k := kindFromName(c.name); k != tasker.KindUnknown {
@@ -285,30 +323,33 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// lookup finds a string value: the carrier, then (if borrow) the enclosing span, then the
-// resource.
-func (x *Extractor) lookup(c *carrier, res pcommon.Map, keys []string, borrow bool) string {
+// lookup finds a string value on the carrier, then (if borrow) on the enclosing span; the
+// caller falls back to the resource.
+func (x *Extractor) lookup(c *carrier, keys []string, borrow bool) string {
 	if v := x.str(c.attrs, keys); v != "" {
 		return v
 	}
 	if borrow && !c.isSpan {
-		if v := x.str(c.span, keys); v != "" {
-			return v
-		}
+		return x.str(c.span, keys)
 	}
-	return x.str(res, keys)
+	return ""
 }
 
-func (x *Extractor) attempt(c *carrier, res pcommon.Map, borrow bool) int64 {
+func (x *Extractor) attempt(c *carrier, borrow bool) int64 {
 	if n := x.int(c.attrs); n > 0 {
 		return n
 	}
 	if borrow && !c.isSpan {
-		if n := x.int(c.span); n > 0 {
-			return n
-		}
+		return x.int(c.span)
 	}
-	return x.int(res)
+	return 0
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func (x *Extractor) int(m pcommon.Map) int64 {
