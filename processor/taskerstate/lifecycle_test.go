@@ -579,3 +579,28 @@ func superset(t *testing.T, orig, out pcommon.Map) int {
 	}
 	return added
 }
+
+// Pipelines call ConsumeTraces from several goroutines: every batch still comes out whole and
+// stamped (run with -race).
+func TestConcurrentBatches(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p := newTestProcessor(t, createDefaultConfig(), clockwork.NewFakeClock(), sink)
+	const workers = 4
+	done := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			var err error
+			for range 50 {
+				if err = p.ConsumeTraces(context.Background(), randomTraces(rng)); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-done)
+	}
+	assert.Len(t, sink.AllTraces(), workers*50)
+}
