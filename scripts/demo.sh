@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make demo`: otelcol-tasker with Jaeger and Prometheus beside it and the Tasker simulator
+# feeding it, all on loopback. Prints the URLs and a few PromQL queries; Ctrl-C stops
+# everything it started.
+#
+# Environment: DEMO_DURATION (how long the simulator starts tasks, default 10m), DEMO_RATE
+# (tasks per second, default 1), DEMO_SPEED (simulated seconds per second, default 2),
+# DEMO_SHAPE (spans|events|mix, default mix), DEMO_PROMETHEUS_PORT (default 19090), and the
+# collector's TASKER_* variables of otelcol-config.yaml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+collector=./_build/otelcol-tasker
+sim=./_build/taskersim
+[ -x "$collector" ] || { echo "demo: $collector is missing; run make demo (it builds it)" >&2; exit 1; }
+[ -x "$sim" ] || { echo "demo: $sim is missing; run make demo (it builds it)" >&2; exit 1; }
+jaeger=$(bash scripts/build-jaeger.sh)
+prometheus=$(bash scripts/install-prometheus.sh)
+
+prom_port=${DEMO_PROMETHEUS_PORT:-19090}
+export TASKER_SETTLE_WINDOW=${TASKER_SETTLE_WINDOW:-10s}
+export TASKER_FLUSH_INTERVAL=${TASKER_FLUSH_INTERVAL:-5s}
+metrics_ep=${TASKER_PROMETHEUS_ENDPOINT:-127.0.0.1:8889}
+otlp_ep=${TASKER_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}
+health_ep=${TASKER_HEALTH_ENDPOINT:-127.0.0.1:13133}
+jaeger_ui=${JAEGER_QUERY_HTTP_ENDPOINT:-127.0.0.1:16686}
+jaeger_otlp=${JAEGER_OTLP_GRPC_ENDPOINT:-127.0.0.1:14317}
+export TASKER_JAEGER_OTLP_ENDPOINT=${TASKER_JAEGER_OTLP_ENDPOINT:-$jaeger_otlp}
+
+work=$(mktemp -d /tmp/otelcol-tasker-demo.XXXXXX)
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "demo: stopping"
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  echo "demo: logs were in $work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: runs CMD in its own process group, logging to $work/NAME.log.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+# wait_http NAME URL: polls URL until it answers 200, for at most 60 s.
+wait_http() {
+  local name=$1 url=$2
+  for _ in $(seq 600); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $name did not come up at $url; its log:" >&2
+  tail -n 30 "$work/$name.log" >&2
+  exit 1
+}
+
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: otelcol-tasker
+    honor_labels: true
+    scrape_interval: 2s
+    static_configs:
+      - targets: ['$metrics_ep']
+EOF
+
+start jaeger "$jaeger" --config deploy/jaeger.yaml
+start collector "$collector" --config otelcol-config.yaml
+start prometheus "$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
+  --web.listen-address="127.0.0.1:$prom_port" --enable-feature=exemplar-storage
+wait_http jaeger "http://$jaeger_ui/api/v3/services"
+wait_http collector "http://$health_ep/"
+wait_http prometheus "http://127.0.0.1:$prom_port/-/ready"
+
+start taskersim "$sim" --endpoint "$otlp_ep" --rate "${DEMO_RATE:-1}" --speed "${DEMO_SPEED:-2}" \
+  --duration "${DEMO_DURATION:-10m}" --shape "${DEMO_SHAPE:-mix}" --truth "$work/truth.json"
+
+cat <<EOF
+
+otelcol-tasker demo is running (logs and the simulator's ground truth in $work)
+
+  Tasker simulator  -> OTLP $otlp_ep -> otelcol-tasker (tasker_state processor + connector)
+  Jaeger UI/API     http://$jaeger_ui   (UI assets are not bundled; the API answers, e.g.
+                    http://$jaeger_ui/api/v3/services)
+  Prometheus        http://127.0.0.1:$prom_port/graph
+  collector metrics http://$metrics_ep/metrics
+
+Metrics appear once transitions have settled (TASKER_SETTLE_WINDOW=$TASKER_SETTLE_WINDOW) and been
+flushed (every $TASKER_FLUSH_INTERVAL). Queries to try in Prometheus:
+
+  sum by (namespace, event_name) (rate(tasker_step_state_transitions_total[1m]))
+  sum by (namespace, outcome) (tasker_task_completion_duration_seconds_count)
+  histogram_quantile(0.95, sum by (le, state) (rate(tasker_step_state_duration_seconds_bucket[5m])))
+  sum by (handler_name, outcome) (tasker_step_attempts_total{attempt_number!="1"})
+  sum by (entity, from_state, to_state) (tasker_transitions_invalid_total)
+
+Traces with a given event, through Jaeger's API:
+  curl -s 'http://$jaeger_ui/api/traces?service=tasker-orchestration&limit=5&tags=%7B%22tasker.event.name%22%3A%22task.failed%22%7D'
+
+Press Ctrl-C to stop.
+EOF
+wait "${pids[3]}" || true
+echo "demo: the simulator has finished:"; grep -A4 "^taskersim: [0-9]* tasks" "$work/taskersim.log" || true; echo "demo: the servers keep running until Ctrl-C"
+while true; do sleep 3600; done
