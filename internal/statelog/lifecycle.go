@@ -96,6 +96,13 @@ func (l *Log[P]) evict(e *Entity[P], why EvictReason, now int64) {
 	if why != EvictShutdown {
 		l.stats.Evicted[e.Kind][why]++
 	}
+	// Its steps may outlive it (evicted later, or still settling): they keep the namespace
+	// learned for their task, which NamespaceOf can no longer look up.
+	for _, s := range e.steps {
+		if !s.gone && s.Namespace == "" {
+			s.Namespace = e.Namespace
+		}
+	}
 	e.entries, e.steps = nil, nil
 }
 
