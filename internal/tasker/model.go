@@ -173,9 +173,10 @@ type Machine struct {
 	// durations and metric attributes; the event-name table still sees them as received.
 	Legacy map[State]State
 
-	known    [numStates]bool
-	terminal [numStates]bool
-	valid    [numStates][numStates]bool
+	known     [numStates]bool
+	terminal  [numStates]bool
+	valid     [numStates][numStates]bool
+	canonical [numStates]State // the Legacy map as an array: Canonical is on hot paths
 }
 
 // TaskMachine is the task state machine (§1, §3).
@@ -294,6 +295,12 @@ var WorkflowEvents = []string{
 }
 
 func newMachine(m Machine) *Machine {
+	for s := range numStates {
+		m.canonical[s] = s
+	}
+	for from, to := range m.Legacy {
+		m.canonical[from] = to
+	}
 	for _, si := range m.States {
 		m.known[si.State] = true
 		m.terminal[si.State] = si.Terminal
@@ -326,8 +333,8 @@ func MachineOf(k Kind) *Machine {
 // Canonical returns what a received state means: legacy strings map to the state they
 // stand for (a task's in_progress is steps_in_process); all others are themselves.
 func (m *Machine) Canonical(s State) State {
-	if c, ok := m.Legacy[s]; ok {
-		return c
+	if s < numStates {
+		return m.canonical[s]
 	}
 	return s
 }
@@ -340,10 +347,7 @@ func (m *Machine) Knows(s State) bool {
 	if s >= numStates {
 		return false
 	}
-	if _, ok := m.Legacy[s]; ok {
-		return true
-	}
-	return m.known[s]
+	return m.known[s] || m.canonical[s] != s
 }
 
 // Terminal reports whether s (canonicalised) is one of the machine's end states.
