@@ -79,7 +79,9 @@ type Truth struct {
 	SpanCount      int                          `json:"span_count"`
 	SpansByService map[string]int               `json:"spans_by_service"`
 	TraceSpans     map[string]int               `json:"trace_spans"`
-	Carriers       []Carrier                    `json:"carriers"`
+	// ServiceTraces counts, per service, the traces that hold at least one of its spans.
+	ServiceTraces map[string]int `json:"service_traces"`
+	Carriers      []Carrier      `json:"carriers"`
 }
 
 type counterAcc map[string]*CounterSeries
@@ -236,7 +238,7 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 		Seed: p.Opts.Seed, Tasks: len(p.Tasks), Shape: p.Opts.Shape,
 		Start: base, End: base.Add(p.Span),
 		Fates: map[string]int{}, Counters: map[string][]CounterSeries{}, Histograms: map[string][]HistogramSeries{},
-		SpansByService: map[string]int{}, TraceSpans: map[string]int{},
+		SpansByService: map[string]int{}, TraceSpans: map[string]int{}, ServiceTraces: map[string]int{},
 	}
 	counters := map[string]counterAcc{}
 	for _, m := range []string{MetricTaskTransitions, MetricStepTransitions, MetricStepAttempts, MetricInvalidTransitions} {
@@ -270,7 +272,12 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 	for m, acc := range hists {
 		t.Histograms[m] = sortedHists(acc)
 	}
+	seen := map[string]bool{}
 	for _, s := range p.Spans {
+		if k := s.Service + "/" + hex.EncodeToString(s.TraceID[:]); !seen[k] {
+			seen[k] = true
+			t.ServiceTraces[s.Service]++
+		}
 		t.SpanCount++
 		t.SpansByService[s.Service]++
 		t.TraceSpans[hex.EncodeToString(s.TraceID[:])]++

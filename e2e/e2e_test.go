@@ -1,0 +1,749 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tasker-systems/otelcol-tasker/cmd/taskersim/sim"
+)
+
+// The run's shape: a fixed seed, a mix of both input shapes, and every fault the simulator
+// can inject. Worker spans reach the collector 2 s after the orchestration's, late carriers
+// another 1.5 s later; the connector's settle window (8 s) covers both, so the metrics must be
+// exact.
+const (
+	seed         = 20261125
+	settleWindow = "8s"
+)
+
+func simOptions() sim.Options {
+	o := sim.DefaultOptions()
+	o.Seed = seed
+	o.Tasks = 40
+	o.Rate = 8
+	o.Speed = 20
+	o.Shape = sim.ShapeMix
+	o.Workers = 2
+	o.InvalidRate = 0.15
+	o.DuplicateRate = 0.03
+	o.LateRate = 0.015
+	o.WorkerDelay = 2 * time.Second
+	o.LateDelay = 1500 * time.Millisecond
+	o.DuplicateDelay = time.Second
+	return o
+}
+
+type stack struct {
+	otlpGRPC    string
+	promExport  string
+	prometheus  string
+	jaegerQuery string
+}
+
+// startStack starts Jaeger, the collector and Prometheus on free loopback ports.
+func startStack(t *testing.T) stack {
+	collectorBin := env(t, "OTELCOL_TASKER_BIN", "")
+	collectorCfg := env(t, "OTELCOL_TASKER_CONFIG", "../otelcol-config.yaml")
+	jaegerBin := env(t, "JAEGER_BIN", "")
+	jaegerCfg := env(t, "JAEGER_CONFIG", "../deploy/jaeger.yaml")
+	promBin := env(t, "PROMETHEUS_BIN", "/usr/bin/prometheus")
+	dir := t.TempDir()
+	p := freePorts(t, 14)
+	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), prometheus: addr(p[7]), jaegerQuery: addr(p[10])}
+
+	jaeger := startServer(t, dir, "jaeger", []string{
+		"JAEGER_OTLP_GRPC_ENDPOINT=" + addr(p[8]),
+		"JAEGER_OTLP_HTTP_ENDPOINT=" + addr(p[9]),
+		"JAEGER_QUERY_HTTP_ENDPOINT=" + st.jaegerQuery,
+		"JAEGER_QUERY_GRPC_ENDPOINT=" + addr(p[11]),
+		"JAEGER_HEALTH_ENDPOINT=" + addr(p[12]),
+		"JAEGER_TELEMETRY_PORT=" + strconv.Itoa(p[13]),
+	}, jaegerBin, "--config", jaegerCfg)
+	waitHTTP(t, jaeger, "http://"+st.jaegerQuery+"/api/v3/services", time.Minute)
+
+	collector := startServer(t, dir, "collector", []string{
+		"TASKER_OTLP_GRPC_ENDPOINT=" + st.otlpGRPC,
+		"TASKER_OTLP_HTTP_ENDPOINT=" + addr(p[1]),
+		"TASKER_PROMETHEUS_ENDPOINT=" + st.promExport,
+		"TASKER_HEALTH_ENDPOINT=" + addr(p[3]),
+		"TASKER_ZPAGES_ENDPOINT=" + addr(p[4]),
+		"TASKER_PPROF_ENDPOINT=" + addr(p[5]),
+		"TASKER_TELEMETRY_PORT=" + strconv.Itoa(p[6]),
+		"TASKER_JAEGER_OTLP_ENDPOINT=" + addr(p[8]),
+		"TASKER_SETTLE_WINDOW=" + settleWindow,
+		"TASKER_FLUSH_INTERVAL=1s",
+	}, collectorBin, "--config", collectorCfg)
+	waitHTTP(t, collector, "http://"+addr(p[3])+"/", time.Minute)
+
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: otelcol-tasker
+    honor_labels: true
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ['%s']
+`, st.promExport)
+	if err := os.WriteFile(promCfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prom := startServer(t, dir, "prometheus", nil, promBin,
+		"--config.file="+promCfg,
+		"--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
+		"--web.listen-address="+st.prometheus,
+		"--enable-feature=exemplar-storage",
+	)
+	waitHTTP(t, prom, "http://"+st.prometheus+"/-/ready", time.Minute)
+	return st
+}
+
+func TestEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	st := startStack(t)
+
+	began := time.Now()
+	truth, stats, err := sim.Run(ctx, simOptions(), st.otlpGRPC)
+	if err != nil {
+		t.Fatalf("simulator: %v", err)
+	}
+	simEnd := time.Now()
+	if b, err := json.MarshalIndent(truth, "", "  "); err == nil {
+		path := filepath.Join(t.TempDir(), "truth.json")
+		_ = os.WriteFile(path, b, 0o644)
+		if out := os.Getenv("E2E_TRUTH_OUT"); out != "" {
+			_ = os.WriteFile(out, b, 0o644)
+		}
+	}
+	t.Logf("simulator: %d tasks, %d spans sent in %s; %d invalid, %d duplicates, %d late spans injected; fates %v",
+		truth.Tasks, stats.Spans, time.Since(began).Round(time.Millisecond), truth.Injected.Invalid, truth.Injected.Duplicates, truth.Injected.Late, truth.Fates)
+	if truth.Injected.Invalid == 0 || truth.Injected.Duplicates == 0 || truth.Injected.Late == 0 {
+		t.Fatalf("the run injected no fault of some kind (%+v): the test would prove nothing; change the seed", truth.Injected)
+	}
+	if stats.Spans != truth.SpanCount {
+		t.Fatalf("sent %d spans, the plan has %d", stats.Spans, truth.SpanCount)
+	}
+
+	prom := &promAPI{base: "http://" + st.prometheus}
+	jaeger := &jaegerAPI{base: "http://" + st.jaegerQuery}
+
+	t.Run("metrics equal the ground truth", func(t *testing.T) {
+		err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Prometheus matched the ground truth %s after the simulator finished", time.Since(simEnd).Round(time.Second))
+	})
+
+	t.Run("every metric of the spec exists", func(t *testing.T) {
+		for _, name := range []string{
+			sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricStepAttempts, sim.MetricInvalidTransitions,
+			sim.MetricTaskStateDuration + "_bucket", sim.MetricTaskStateDuration + "_sum", sim.MetricTaskStateDuration + "_count",
+			sim.MetricStepStateDuration + "_bucket", sim.MetricStepStateDuration + "_sum", sim.MetricStepStateDuration + "_count",
+			sim.MetricTaskCompletion + "_bucket", sim.MetricTaskCompletion + "_sum", sim.MetricTaskCompletion + "_count",
+		} {
+			res, err := prom.query(ctx, "count("+name+")")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) == 0 || res[0].value == 0 {
+				t.Errorf("Prometheus has no series named %s", name)
+			}
+		}
+		// The +Inf bucket of each histogram series equals its count.
+		for _, h := range []string{sim.MetricTaskStateDuration, sim.MetricStepStateDuration, sim.MetricTaskCompletion} {
+			res, err := prom.query(ctx, fmt.Sprintf(`sum(%s_bucket{le="+Inf"}) - sum(%s_count)`, h, h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != 1 || res[0].value != 0 {
+				t.Errorf("%s: +Inf bucket and count differ: %v", h, res)
+			}
+		}
+	})
+
+	t.Run("step series carry the real namespace", func(t *testing.T) {
+		for _, m := range []string{sim.MetricStepTransitions, sim.MetricStepAttempts, sim.MetricStepStateDuration + "_count", sim.MetricTaskTransitions} {
+			res, err := prom.query(ctx, fmt.Sprintf(`sum(%s{namespace="unknown"})`, m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) > 0 && res[0].value != 0 {
+				t.Errorf("%s has %v points with namespace=\"unknown\"; every namespace was learnable", m, res[0].value)
+			}
+		}
+		res, err := prom.query(ctx, fmt.Sprintf(`count by (namespace) (%s)`, sim.MetricStepTransitions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range res {
+			got = append(got, r.labels["namespace"])
+		}
+		sort.Strings(got)
+		want := namespacesOf(truth)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("step namespaces in Prometheus %v, want %v", got, want)
+		}
+	})
+
+	t.Run("invalid transitions counted, duplicates not", func(t *testing.T) {
+		res, err := prom.query(ctx, "sum("+sim.MetricInvalidTransitions+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 1 || int(res[0].value) != truth.Injected.Invalid {
+			t.Errorf("tasker_transitions_invalid_total = %v, the simulator injected %d invalid transitions", res, truth.Injected.Invalid)
+		}
+		res, err = prom.query(ctx, fmt.Sprintf("sum(%s) + sum(%s)", sim.MetricTaskTransitions, sim.MetricStepTransitions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := len(truth.Carriers)
+		want := sent - truth.Injected.Duplicates
+		if len(res) != 1 || int(res[0].value) != want {
+			t.Errorf("transitions counted %v; %d were sent, %d of them duplicates, so %d must count", res, sent, truth.Injected.Duplicates, want)
+		}
+	})
+
+	var traces map[string][]span
+	t.Run("Jaeger holds every span sent", func(t *testing.T) {
+		err := eventually(ctx, time.Minute, time.Second, func() error {
+			var err error
+			traces, err = jaeger.allTraces(ctx, truth)
+			if err != nil {
+				return err
+			}
+			return compareSpanCounts(traces, truth)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The search API (all four parameters required on v2.13) finds every trace by service.
+		for _, svc := range []string{sim.ServiceOrchestration, sim.ServiceWorker} {
+			got, err := jaeger.search(ctx, svc, truth.Start.Add(-time.Minute), time.Now().Add(time.Minute), 10*truth.Tasks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != truth.ServiceTraces[svc] {
+				t.Errorf("search by service %s found %d traces, want %d", svc, len(got), truth.ServiceTraces[svc])
+			}
+		}
+	})
+
+	t.Run("transitions carry the processor's stamps", func(t *testing.T) {
+		if traces == nil {
+			t.Skip("no traces from Jaeger")
+		}
+		checkStamps(t, traces, truth)
+	})
+
+	t.Run("tag query finds transitions by event name", func(t *testing.T) {
+		for _, q := range []struct{ service, key, value string }{
+			{sim.ServiceOrchestration, "tasker.event.name", "step.completed"},
+			{sim.ServiceOrchestration, "tasker.event.name", "task.failed"},
+			{sim.ServiceWorker, "tasker.event.name", "step.execution_requested"},
+			{sim.ServiceWorker, "tasker.transition.invalid", "true"},
+		} {
+			want := map[string]bool{}
+			for _, c := range truth.Carriers {
+				if c.Service != q.service {
+					continue
+				}
+				if (q.key == "tasker.event.name" && c.EventName == q.value) || (q.key == "tasker.transition.invalid" && c.Invalid) {
+					want[c.TraceID] = true
+				}
+			}
+			got, err := jaeger.tagSearch(ctx, q.service, map[string]string{q.key: q.value}, truth.Start.Add(-time.Minute), time.Now().Add(time.Minute), 10*truth.Tasks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 {
+				t.Errorf("the ground truth has no %s=%s in %s: pick another query", q.key, q.value, q.service)
+			}
+			if fmt.Sprint(sortedKeys(got)) != fmt.Sprint(sortedKeys(want)) {
+				t.Errorf("tags {%q: %q} in %s: Jaeger found %d traces, want %d", q.key, q.value, q.service, len(got), len(want))
+			}
+		}
+	})
+
+	t.Run("an exemplar links a bucket to a trace in Jaeger", func(t *testing.T) {
+		checked := 0
+		for _, h := range []string{sim.MetricStepStateDuration, sim.MetricTaskStateDuration, sim.MetricTaskCompletion} {
+			ex, err := prom.exemplars(ctx, h+"_bucket", truth.Start.Add(-time.Hour), time.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ex) == 0 {
+				t.Errorf("Prometheus holds no exemplar for %s_bucket", h)
+				continue
+			}
+			for _, e := range ex[:min(len(ex), 3)] {
+				if _, ok := truth.TraceSpans[e.traceID]; !ok {
+					t.Errorf("%s exemplar trace id %q is not a trace the simulator sent", h, e.traceID)
+					continue
+				}
+				spans, err := jaeger.trace(ctx, e.traceID)
+				if err != nil {
+					t.Errorf("%s exemplar trace %s: %v", h, e.traceID, err)
+					continue
+				}
+				found := false
+				for _, s := range spans {
+					found = found || s.SpanID == e.spanID
+				}
+				if !found {
+					t.Errorf("%s exemplar span %s is not in trace %s as Jaeger returns it", h, e.spanID, e.traceID)
+				}
+				checked++
+			}
+		}
+		t.Logf("%d exemplars followed to their traces in Jaeger", checked)
+	})
+}
+
+func namespacesOf(truth *sim.Truth) []string {
+	set := map[string]bool{}
+	for _, s := range truth.Counters[sim.MetricStepTransitions] {
+		set[s.Labels["namespace"]] = true
+	}
+	return sortedKeys(set)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func labelKey(l map[string]string) string {
+	keys := sortedKeys(l)
+	var b strings.Builder
+	for _, k := range keys {
+		if l[k] == "" {
+			continue
+		}
+		b.WriteString(k + "=" + strconv.Quote(l[k]) + " ")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+var counterLabels = map[string][]string{
+	sim.MetricTaskTransitions:    {"namespace", "from_state", "to_state", "event_name"},
+	sim.MetricStepTransitions:    {"namespace", "from_state", "to_state", "event_name"},
+	sim.MetricStepAttempts:       {"handler_name", "namespace", "outcome", "attempt_number"},
+	sim.MetricInvalidTransitions: {"entity", "from_state", "to_state"},
+}
+
+var histogramLabels = map[string][]string{
+	sim.MetricTaskStateDuration: {"state", "namespace"},
+	sim.MetricStepStateDuration: {"state", "namespace"},
+	sim.MetricTaskCompletion:    {"namespace", "outcome"},
+}
+
+// compareMetrics queries every metric summed over everything but its §7 attributes (job and
+// instance vary with the resource) and compares it with the ground truth, series by series.
+func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error {
+	var diffs []string
+	compare := func(query string, want map[string]float64, tol func(float64) float64) error {
+		res, err := prom.query(ctx, query)
+		if err != nil {
+			return err
+		}
+		got := map[string]float64{}
+		for _, r := range res {
+			got[labelKey(r.labels)] += r.value
+		}
+		for k, w := range want {
+			g, ok := got[k]
+			if !ok || math.Abs(g-w) > tol(w) {
+				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v (present %v), want %v", query, k, g, ok, w))
+			}
+		}
+		for k, g := range got {
+			if _, ok := want[k]; !ok {
+				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v, want no such series", query, k, g))
+			}
+		}
+		return nil
+	}
+	exact := func(float64) float64 { return 0 }
+	approx := func(w float64) float64 { return 1e-6 + 1e-9*math.Abs(w) }
+	for m, labels := range counterLabels {
+		want := map[string]float64{}
+		for _, s := range truth.Counters[m] {
+			want[labelKey(s.Labels)] += s.Value
+		}
+		if err := compare(fmt.Sprintf("sum by (%s) (%s)", strings.Join(labels, ","), m), want, exact); err != nil {
+			return err
+		}
+	}
+	for m, labels := range histogramLabels {
+		wantCount, wantSum := map[string]float64{}, map[string]float64{}
+		for _, s := range truth.Histograms[m] {
+			wantCount[labelKey(s.Labels)] += float64(s.Count)
+			wantSum[labelKey(s.Labels)] += s.Sum
+		}
+		by := strings.Join(labels, ",")
+		if err := compare(fmt.Sprintf("sum by (%s) (%s_count)", by, m), wantCount, exact); err != nil {
+			return err
+		}
+		if err := compare(fmt.Sprintf("sum by (%s) (%s_sum)", by, m), wantSum, approx); err != nil {
+			return err
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		if len(diffs) > 40 {
+			diffs = append(diffs[:40], fmt.Sprintf("... and %d more", len(diffs)-40))
+		}
+		return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
+	}
+	return nil
+}
+
+func compareSpanCounts(traces map[string][]span, truth *sim.Truth) error {
+	var diffs []string
+	total := 0
+	for id, want := range truth.TraceSpans {
+		got := len(traces[id])
+		total += got
+		if got != want {
+			diffs = append(diffs, fmt.Sprintf("trace %s: %d spans in Jaeger, %d sent", id, got, want))
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		return fmt.Errorf("Jaeger holds %d of %d spans:\n  %s", total, truth.SpanCount, strings.Join(diffs[:min(len(diffs), 20)], "\n  "))
+	}
+	return nil
+}
+
+// checkStamps finds every transition the simulator sent in what Jaeger returns, and checks
+// the stamps of tasker-telemetry.md §6 on it. Stamps that depend on arrival order (durations,
+// attempt numbers) are checked only where the ground truth says the processor could know them.
+func checkStamps(t *testing.T, traces map[string][]span, truth *sim.Truth) {
+	byID := map[string]*span{}
+	for _, spans := range traces {
+		for i := range spans {
+			byID[spans[i].SpanID] = &spans[i]
+		}
+	}
+	var missing, problems []string
+	stateStamped, stateExpected, lateSkipped := 0, 0, 0
+	for _, c := range truth.Carriers {
+		s := byID[c.SpanID]
+		if s == nil {
+			missing = append(missing, c.SpanID)
+			continue
+		}
+		attrs := s.Attrs
+		if c.Event {
+			attrs = nil
+			for _, ev := range s.Events {
+				// Jaeger keeps microseconds.
+				if math.Abs(float64(ev.TimeNanos-c.TimeNanos)) < 1000 && ev.Attrs.str("from_state") == c.From && ev.Attrs.str("to_state") == c.To &&
+					(ev.Attrs.str("step_uuid") == c.EntityID || (c.Kind == sim.KindTask && ev.Attrs.str("task_uuid") == c.EntityID)) {
+					attrs = ev.Attrs
+				}
+			}
+			if attrs == nil {
+				missing = append(missing, fmt.Sprintf("%s event %s->%s", c.SpanID, c.From, c.To))
+				continue
+			}
+		}
+		where := fmt.Sprintf("%s %s %s->%s (span %s, event %v)", c.Kind, c.EntityID[:8], c.From, c.To, c.SpanID, c.Event)
+		if got := attrs.str("tasker.entity.kind"); got != c.Kind {
+			problems = append(problems, fmt.Sprintf("%s: tasker.entity.kind %q", where, got))
+		}
+		if got, ok := attrs.get("tasker.event.name"); (c.EventName == "") == ok || (ok && got != c.EventName) {
+			problems = append(problems, fmt.Sprintf("%s: tasker.event.name %v (present %v), want %q", where, got, ok, c.EventName))
+		}
+		if got, ok := attrs.get("tasker.transition.invalid"); ok != c.Invalid || (ok && got != true) {
+			problems = append(problems, fmt.Sprintf("%s: tasker.transition.invalid %v (present %v), want %v", where, got, ok, c.Invalid))
+		}
+		if got, ok := attrs.get("tasker.transition.duplicate"); ok != c.Duplicate || (ok && got != true) {
+			problems = append(problems, fmt.Sprintf("%s: tasker.transition.duplicate %v (present %v), want %v", where, got, ok, c.Duplicate))
+		}
+		if got, ok := attrs.get("tasker.namespace"); (ok && got != c.Namespace) || (!ok && !c.EntityLate) {
+			problems = append(problems, fmt.Sprintf("%s: tasker.namespace %v (present %v), want %q", where, got, ok, c.Namespace))
+		}
+		if c.Attempt > 0 && !c.EntityLate {
+			if got, ok := attrs.get("tasker.step.attempt"); !ok || got != float64(c.Attempt) {
+				problems = append(problems, fmt.Sprintf("%s: tasker.step.attempt %v (present %v), want %d", where, got, ok, c.Attempt))
+			}
+		}
+		if c.StateDuration != nil {
+			stateExpected++
+		}
+		// Durations are what the processor's log knew at pass time. For an entity with a late
+		// carrier that can be another value (a chain across the late transitions), so they
+		// are checked only on entities whose transitions all came in their turn.
+		if c.EntityLate {
+			lateSkipped++
+			continue
+		}
+		if got, ok := attrs.get("tasker.state.duration"); ok {
+			stateStamped++
+			if c.StateDuration == nil {
+				problems = append(problems, fmt.Sprintf("%s: tasker.state.duration %v where no state was entered", where, got))
+			} else if f, _ := got.(float64); math.Abs(f-*c.StateDuration) > 1e-6 {
+				problems = append(problems, fmt.Sprintf("%s: tasker.state.duration %v, want %v", where, got, *c.StateDuration))
+			}
+		}
+		if got, ok := attrs.get("tasker.task.duration"); ok || c.TaskDuration != nil {
+			if c.TaskDuration == nil {
+				problems = append(problems, fmt.Sprintf("%s: tasker.task.duration %v on a transition that does not end the task", where, got))
+			} else if f, _ := got.(float64); !ok || math.Abs(f-*c.TaskDuration) > 1e-6 {
+				problems = append(problems, fmt.Sprintf("%s: tasker.task.duration %v (present %v), want %v", where, got, ok, *c.TaskDuration))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d transitions not found in Jaeger, e.g. %v", len(missing), missing[:min(len(missing), 5)])
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		t.Errorf("%d stamp problems:\n  %s", len(problems), strings.Join(problems[:min(len(problems), 30)], "\n  "))
+	}
+	if stateStamped == 0 {
+		t.Errorf("no transition carries tasker.state.duration (%d could have)", stateExpected)
+	}
+	t.Logf("%d transitions checked (durations skipped on %d of entities with a late carrier); tasker.state.duration on %d of the %d that entered a known state (the rest arrived before their predecessor)",
+		len(truth.Carriers), lateSkipped, stateStamped, stateExpected)
+}
+
+// --- Prometheus HTTP API ---
+
+type promAPI struct{ base string }
+
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+func (p *promAPI) query(ctx context.Context, q string) ([]sample, error) {
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, p.base+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
+		return nil, err
+	}
+	var out []sample
+	for _, x := range r.Data.Result {
+		s, _ := x.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: value %v: %w", q, x.Value[1], err)
+		}
+		delete(x.Metric, "__name__")
+		out = append(out, sample{labels: x.Metric, value: v})
+	}
+	return out, nil
+}
+
+type exemplar struct{ traceID, spanID string }
+
+func (p *promAPI) exemplars(ctx context.Context, q string, start, end time.Time) ([]exemplar, error) {
+	var r struct {
+		Data []struct {
+			Exemplars []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"exemplars"`
+		} `json:"data"`
+	}
+	u := fmt.Sprintf("%s/api/v1/query_exemplars?query=%s&start=%d&end=%d", p.base, url.QueryEscape(q), start.Unix(), end.Unix())
+	if err := getJSON(ctx, u, &r); err != nil {
+		return nil, err
+	}
+	var out []exemplar
+	for _, s := range r.Data {
+		for _, e := range s.Exemplars {
+			if e.Labels["trace_id"] != "" {
+				out = append(out, exemplar{traceID: e.Labels["trace_id"], spanID: e.Labels["span_id"]})
+			}
+		}
+	}
+	return out, nil
+}
+
+// --- Jaeger HTTP API (v2.13) ---
+
+type jaegerAPI struct{ base string }
+
+type attrs map[string]any
+
+func (a attrs) get(k string) (any, bool) { v, ok := a[k]; return v, ok }
+func (a attrs) str(k string) string      { s, _ := a[k].(string); return s }
+
+type span struct {
+	TraceID string
+	SpanID  string
+	Name    string
+	Service string
+	Attrs   attrs
+	Events  []spanEvent
+}
+
+type spanEvent struct {
+	Name      string
+	TimeNanos int64
+	Attrs     attrs
+}
+
+type otlpKV struct {
+	Key   string `json:"key"`
+	Value struct {
+		StringValue *string  `json:"stringValue"`
+		BoolValue   *bool    `json:"boolValue"`
+		IntValue    any      `json:"intValue"`
+		DoubleValue *float64 `json:"doubleValue"`
+	} `json:"value"`
+}
+
+func toAttrs(kvs []otlpKV) attrs {
+	a := attrs{}
+	for _, kv := range kvs {
+		v := kv.Value
+		switch {
+		case v.StringValue != nil:
+			a[kv.Key] = *v.StringValue
+		case v.BoolValue != nil:
+			a[kv.Key] = *v.BoolValue
+		case v.DoubleValue != nil:
+			a[kv.Key] = *v.DoubleValue
+		case v.IntValue != nil:
+			// protojson writes int64 as a string.
+			f, _ := strconv.ParseFloat(fmt.Sprint(v.IntValue), 64)
+			a[kv.Key] = f
+		}
+	}
+	return a
+}
+
+type otlpTraces struct {
+	Result struct {
+		ResourceSpans []struct {
+			Resource struct {
+				Attributes []otlpKV `json:"attributes"`
+			} `json:"resource"`
+			ScopeSpans []struct {
+				Spans []struct {
+					TraceID    string   `json:"traceId"`
+					SpanID     string   `json:"spanId"`
+					Name       string   `json:"name"`
+					Attributes []otlpKV `json:"attributes"`
+					Events     []struct {
+						Name         string   `json:"name"`
+						TimeUnixNano string   `json:"timeUnixNano"`
+						Attributes   []otlpKV `json:"attributes"`
+					} `json:"events"`
+				} `json:"spans"`
+			} `json:"scopeSpans"`
+		} `json:"resourceSpans"`
+	} `json:"result"`
+}
+
+func (o *otlpTraces) spans() []span {
+	var out []span
+	for _, rs := range o.Result.ResourceSpans {
+		svc := toAttrs(rs.Resource.Attributes).str("service.name")
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				sp := span{TraceID: strings.ToLower(s.TraceID), SpanID: strings.ToLower(s.SpanID), Name: s.Name, Service: svc, Attrs: toAttrs(s.Attributes)}
+				for _, e := range s.Events {
+					ns, _ := strconv.ParseInt(e.TimeUnixNano, 10, 64)
+					sp.Events = append(sp.Events, spanEvent{Name: e.Name, TimeNanos: ns, Attrs: toAttrs(e.Attributes)})
+				}
+				out = append(out, sp)
+			}
+		}
+	}
+	return out
+}
+
+func (j *jaegerAPI) trace(ctx context.Context, id string) ([]span, error) {
+	var r otlpTraces
+	if err := getJSON(ctx, j.base+"/api/v3/traces/"+id, &r); err != nil {
+		return nil, err
+	}
+	return r.spans(), nil
+}
+
+func (j *jaegerAPI) allTraces(ctx context.Context, truth *sim.Truth) (map[string][]span, error) {
+	out := map[string][]span{}
+	for id := range truth.TraceSpans {
+		spans, err := j.trace(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = spans
+	}
+	return out, nil
+}
+
+// search uses /api/v3/traces with the four parameters v2.13 requires; it returns the trace ids.
+func (j *jaegerAPI) search(ctx context.Context, service string, from, to time.Time, n int) (map[string]bool, error) {
+	q := url.Values{}
+	q.Set("query.service_name", service)
+	q.Set("query.start_time_min", from.UTC().Format(time.RFC3339Nano))
+	q.Set("query.start_time_max", to.UTC().Format(time.RFC3339Nano))
+	q.Set("query.num_traces", strconv.Itoa(n))
+	var r otlpTraces
+	if err := getJSON(ctx, j.base+"/api/v3/traces?"+q.Encode(), &r); err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, s := range r.spans() {
+		ids[s.TraceID] = true
+	}
+	return ids, nil
+}
+
+// tagSearch uses v2.13's /api/traces?tags= (its HTTP /api/v3 has no attribute search).
+func (j *jaegerAPI) tagSearch(ctx context.Context, service string, tags map[string]string, from, to time.Time, limit int) (map[string]bool, error) {
+	tj, _ := json.Marshal(tags)
+	q := url.Values{}
+	q.Set("service", service)
+	q.Set("tags", string(tj))
+	q.Set("start", strconv.FormatInt(from.UnixMicro(), 10))
+	q.Set("end", strconv.FormatInt(to.UnixMicro(), 10))
+	q.Set("limit", strconv.Itoa(limit))
+	var r struct {
+		Data []struct {
+			TraceID string `json:"traceID"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, j.base+"/api/traces?"+q.Encode(), &r); err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, d := range r.Data {
+		ids[strings.ToLower(d.TraceID)] = true
+	}
+	return ids, nil
+}
