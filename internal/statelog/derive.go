@@ -52,8 +52,10 @@ func (l *Log[P]) Settle() {
 			l.derive(e, now, false)
 		}
 	}
-	clear(l.settleQ[:n])
-	l.settleQ = l.settleQ[n:]
+	// Move what remains to the front, so that the queue's array is reused, not regrown.
+	rest := copy(l.settleQ, l.settleQ[n:])
+	clear(l.settleQ[rest:])
+	l.settleQ = l.settleQ[:rest]
 }
 
 // SettleAll derives every fact it can now, whatever the settle window (shutdown).
@@ -145,6 +147,11 @@ func closingOutcome(s tasker.State) string {
 // derive emits, exactly once each, the facts of the entity's settled prefix (its whole log
 // when force is set).
 func (l *Log[P]) derive(e *Entity[P], now int64, force bool) {
+	if e.uncounted == 0 {
+		// Every transition was settled and derived in a pass like this one: another pass
+		// would find nothing new.
+		return
+	}
 	ord := l.order(e)
 	n := 0
 	for n < len(ord) && (force || l.settled(&e.entries[ord[n]], now)) {
@@ -170,6 +177,7 @@ func (l *Log[P]) derive(e *Entity[P], now int64, force bool) {
 			continue
 		}
 		x.flags |= flagCounted
+		e.uncounted--
 		f.Event, f.Invalid = m.EventName(x.From, x.To), !m.Valid(x.From, x.To)
 		emit(FactTransition, x)
 	}

@@ -35,8 +35,9 @@ type Entry[P any] struct {
 	From, To tasker.State
 	// Attempt is the carrier's own attempt attribute, 0 when absent.
 	Attempt int32
-	// Namespace and Handler are the values the telemetry gave this transition directly.
-	Namespace, Handler string
+	// ns and handler are the values the telemetry gave this transition directly, as ids of
+	// the log's string table (0: none), so that an entry holds no pointer of its own.
+	ns, handler uint32
 	// Data is what the component keeps per transition (exemplar ids, resource).
 	Data P
 
@@ -59,6 +60,8 @@ type Entity[P any] struct {
 	task           *Entity[P]   // a step's task, once looked up
 	steps          []*Entity[P] // a task's steps, so they finish with it
 	lastSeen       int64
+	queuedAt       int64 // arrival time of its last visit in the settle queue
+	uncounted      int   // transitions not yet settled and derived (the connector's)
 	finishedAt     int64 // 0 while unfinished
 	completionDone bool
 	gone           bool
@@ -122,7 +125,7 @@ func New[P any](limits Limits, timing Timing, clock clockwork.Clock, sink Sink[P
 		sink:     sink,
 		entities: make(map[Key]*Entity[P]),
 		sources:  make(map[transition.Source]uint32),
-		strs:     interner{m: make(map[string]string), max: 4096},
+		strs:     newInterner(maxInterned),
 	}
 }
 
@@ -196,7 +199,7 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 	l.seq++
 	x := Entry[P]{
 		Time: t.Time, From: t.From, To: t.To, Attempt: int32(min(t.Attempt, 1<<30)),
-		Namespace: l.strs.get(t.Namespace), Handler: l.strs.get(t.Handler),
+		ns: l.strs.id(t.Namespace), handler: l.strs.id(t.Handler),
 		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source),
 	}
 	if e.entries == nil {
@@ -214,7 +217,11 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 		l.learnHandler(e, t.Handler)
 	}
 	if l.sink != nil {
-		l.settleQ = append(l.settleQ, queued[P]{e, now})
+		e.uncounted++
+		if e.queuedAt != now { // one visit per entity and arrival time is enough
+			e.queuedAt = now
+			l.settleQ = append(l.settleQ, queued[P]{e, now})
+		}
 	}
 	l.maybeFinish(e, now)
 	return Ref[P]{e, l.seq}, Added
@@ -268,7 +275,10 @@ func (l *Log[P]) learnHandler(e *Entity[P], h string) { l.learnInto(e, &e.Handle
 func (l *Log[P]) learnInto(e *Entity[P], field *string, v string) {
 	switch *field {
 	case "":
-		*field = l.strs.get(v)
+		*field = l.strs.str(l.strs.id(v))
+		if *field == "" { // the table is full: keep a copy of our own
+			*field = strings.Clone(v)
+		}
 	case v:
 	default:
 		l.stats.Conflicts[e.Kind]++
@@ -302,8 +312,8 @@ func (l *Log[P]) setTask(s *Entity[P], taskID string, now int64) {
 // NamespaceOf returns the namespace of a transition: its own value, else what was learned
 // for the entity, else for a step's task; "" when unknown.
 func (l *Log[P]) NamespaceOf(e *Entity[P], x *Entry[P]) string {
-	if x != nil && x.Namespace != "" {
-		return x.Namespace
+	if x != nil && x.ns != 0 {
+		return l.strs.str(x.ns)
 	}
 	if t := l.taskOf(e); t != nil && t.Namespace != "" {
 		return t.Namespace
@@ -313,8 +323,8 @@ func (l *Log[P]) NamespaceOf(e *Entity[P], x *Entry[P]) string {
 
 // HandlerOf returns a step transition's handler: its own value, else the learned one.
 func (l *Log[P]) HandlerOf(e *Entity[P], x *Entry[P]) string {
-	if x != nil && x.Handler != "" {
-		return x.Handler
+	if x != nil && x.handler != 0 {
+		return l.strs.str(x.handler)
 	}
 	return e.Handler
 }
@@ -380,28 +390,44 @@ func (l *Log[P]) dropOldest(e *Entity[P], now int64) bool {
 	return false
 }
 
-// interner shares the few distinct strings (namespaces, handlers) between entries, and
-// detaches them from the batch they arrived in. It stops growing at max.
+// maxInterned bounds the string table: namespaces and handlers are few (tens to hundreds);
+// past it, entries lose their own value and fall back to what was learned for the entity.
+const maxInterned = 1 << 16
+
+// interner is the log's table of namespaces and handlers: entries refer to them by id, and
+// the strings are detached from the batch they arrived in. Id 0 is the empty string.
 type interner struct {
-	m    map[string]string
-	max  int
-	last string // runs of one namespace or handler are common: skip the map
+	ids    map[string]uint32
+	strs   []string
+	last   string // runs of one value are common: skip the map
+	lastID uint32
+	max    int
 }
 
-func (in *interner) get(s string) string {
-	if s == "" {
-		return ""
-	}
-	if s == in.last {
-		return in.last
-	}
-	v, ok := in.m[s]
-	if !ok {
-		v = strings.Clone(s)
-		if len(in.m) < in.max {
-			in.m[v] = v
-		}
-	}
-	in.last = v
-	return v
+func newInterner(max int) interner {
+	return interner{ids: make(map[string]uint32), strs: []string{""}, max: max}
 }
+
+// id returns s's id, adding it if there is room; 0 for "" or a full table.
+func (in *interner) id(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if in.lastID != 0 && s == in.last {
+		return in.lastID
+	}
+	id, ok := in.ids[s]
+	if !ok {
+		if len(in.strs) > in.max {
+			return 0
+		}
+		c := strings.Clone(s)
+		id = uint32(len(in.strs))
+		in.strs = append(in.strs, c)
+		in.ids[c] = id
+	}
+	in.last, in.lastID = in.strs[id], id
+	return id
+}
+
+func (in *interner) str(id uint32) string { return in.strs[id] }
