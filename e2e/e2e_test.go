@@ -112,35 +112,69 @@ scrape_configs:
 	return st
 }
 
-func TestEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+// runSimulator starts the stack, runs the simulator into it, and returns its ground truth.
+func runSimulator(ctx context.Context, t *testing.T, opts sim.Options) (*sim.Truth, *promAPI, *jaegerAPI) {
 	st := startStack(t)
-
 	began := time.Now()
-	truth, stats, err := sim.Run(ctx, simOptions(), st.otlpGRPC)
+	truth, stats, err := sim.Run(ctx, opts, st.otlpGRPC)
 	if err != nil {
 		t.Fatalf("simulator: %v", err)
 	}
-	simEnd := time.Now()
 	if b, err := json.MarshalIndent(truth, "", "  "); err == nil {
-		path := filepath.Join(t.TempDir(), "truth.json")
-		_ = os.WriteFile(path, b, 0o644)
 		if out := os.Getenv("E2E_TRUTH_OUT"); out != "" {
-			_ = os.WriteFile(out, b, 0o644)
+			_ = os.WriteFile(out+"."+t.Name()+".json", b, 0o644)
 		}
 	}
 	t.Logf("simulator: %d tasks, %d spans sent in %s; %d invalid, %d duplicates, %d late spans injected; fates %v",
 		truth.Tasks, stats.Spans, time.Since(began).Round(time.Millisecond), truth.Injected.Invalid, truth.Injected.Duplicates, truth.Injected.Late, truth.Fates)
-	if truth.Injected.Invalid == 0 || truth.Injected.Duplicates == 0 || truth.Injected.Late == 0 {
-		t.Fatalf("the run injected no fault of some kind (%+v): the test would prove nothing; change the seed", truth.Injected)
-	}
 	if stats.Spans != truth.SpanCount {
 		t.Fatalf("sent %d spans, the plan has %d", stats.Spans, truth.SpanCount)
 	}
+	return truth, &promAPI{base: "http://" + st.prometheus}, &jaegerAPI{base: "http://" + st.jaegerQuery}
+}
 
-	prom := &promAPI{base: "http://" + st.prometheus}
-	jaeger := &jaegerAPI{base: "http://" + st.jaegerQuery}
+// TestTodaysTasker sends what Tasker emits today: step transitions as `Step state transition`
+// span events (orchestration-side ones in spans without a namespace), no task transitions.
+// The step metrics must be exact, with the real namespace; the task metrics must not exist.
+func TestTodaysTasker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	o := simOptions()
+	o.Seed = seed + 1
+	o.Shape = sim.ShapeEvents
+	o.OmitTaskTransitions = true
+	o.InvalidRate, o.DuplicateRate, o.LateRate = 0, 0, 0
+	truth, prom, jaeger := runSimulator(ctx, t, o)
+	if err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{sim.MetricTaskTransitions, sim.MetricTaskStateDuration + "_count", sim.MetricTaskCompletion + "_count"} {
+		if res, err := prom.query(ctx, "count("+m+")"); err != nil || len(res) != 0 {
+			t.Errorf("%s exists (%v, %v) though no task transition was sent", m, res, err)
+		}
+	}
+	var traces map[string][]span
+	err := eventually(ctx, time.Minute, time.Second, func() error {
+		var err error
+		if traces, err = jaeger.allTraces(ctx, truth); err != nil {
+			return err
+		}
+		return compareSpanCounts(traces, truth)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStamps(t, traces, truth)
+}
+
+func TestEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	truth, prom, jaeger := runSimulator(ctx, t, simOptions())
+	simEnd := time.Now()
+	if truth.Injected.Invalid == 0 || truth.Injected.Duplicates == 0 || truth.Injected.Late == 0 {
+		t.Fatalf("the run injected no fault of some kind (%+v): the test would prove nothing; change the seed", truth.Injected)
+	}
 
 	t.Run("metrics equal the ground truth", func(t *testing.T) {
 		err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) })

@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.LateDelay, "late-delay", o.LateDelay, "extra delay of a late transition's span")
 	fs.DurationVar(&o.WorkerDelay, "worker-delay", o.WorkerDelay, "delay of every tasker-worker span (separate exporters)")
 	fs.DurationVar(&o.DuplicateDelay, "duplicate-delay", o.DuplicateDelay, "how long after the original a duplicate is sent")
+	fs.BoolVar(&o.OmitTaskTransitions, "no-task-transitions", false, "send no task transitions, like today's Tasker (task metrics stay empty)")
 	endpoint := fs.String("endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint (host:port, plaintext)")
 	truthFile := fs.String("truth", "", "write the ground truth as JSON to this file")
 	dryRun := fs.Bool("dry-run", false, "plan and write the ground truth without sending anything")
