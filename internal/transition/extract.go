@@ -77,6 +77,8 @@ type Batch struct {
 	Transitions []Transition
 	Hints       []Hint
 	Problems    Counts
+
+	span, event found // scratch, kept here so that extraction allocates nothing
 }
 
 // Reset empties the batch, keeping its buffers.
@@ -93,16 +95,103 @@ func (b *Batch) Reset() {
 type Extractor struct {
 	keys Keys
 	time TimeSource
+	// byLen indexes every configured key by its length, so that one pass over a map's
+	// attributes finds all meanings with a comparison or two per attribute.
+	byLen [][]keyRef
+}
+
+// meaning is what an attribute key stands for.
+type meaning uint8
+
+const (
+	mFrom meaning = iota
+	mTo
+	mTask
+	mStep
+	mNamespace
+	mCorrelation
+	mHandler
+	mAttempt
+	numMeanings
+)
+
+type keyRef struct {
+	key  string
+	m    meaning
+	rank uint8 // position in its meaning's list: the lower wins
 }
 
 // NewExtractor returns an extractor for the given keys and transition-span time.
 func NewExtractor(keys Keys, ts TimeSource) *Extractor {
-	return &Extractor{keys: keys, time: ts}
+	x := &Extractor{keys: keys, time: ts}
+	for m, list := range [numMeanings][]string{
+		mFrom: keys.FromState, mTo: keys.ToState, mTask: keys.TaskID, mStep: keys.StepID,
+		mNamespace: keys.Namespace, mCorrelation: keys.CorrelationID, mHandler: keys.Handler, mAttempt: keys.Attempt,
+	} {
+		for rank, k := range list {
+			for len(x.byLen) <= len(k) {
+				x.byLen = append(x.byLen, nil)
+			}
+			x.byLen[len(k)] = append(x.byLen[len(k)], keyRef{key: k, m: meaning(m), rank: uint8(min(rank, 254))})
+		}
+	}
+	return x
+}
+
+// found is what one attribute map says, per meaning: the value of its first key in list
+// order that has a usable value (a non-empty string; for states any string, "" included;
+// for the attempt a positive int). Values of other types are absent.
+type found struct {
+	str     [numMeanings]string
+	rank    [numMeanings]uint8 // rank+1 of the key that gave str; 0: none
+	attempt int64
+	arank   uint8
+	// fromKey and toKey: a state key is present, whatever its type.
+	fromKey, toKey bool
+}
+
+func (f *found) states() bool { return f.rank[mFrom] != 0 && f.rank[mTo] != 0 }
+
+// scan reads m once.
+func (x *Extractor) scan(m pcommon.Map, f *found) {
+	*f = found{}
+	for k, v := range m.All() {
+		if len(k) >= len(x.byLen) {
+			continue
+		}
+		for _, r := range x.byLen[len(k)] {
+			if r.key != k {
+				continue
+			}
+			switch r.m {
+			case mAttempt:
+				if v.Type() == pcommon.ValueTypeInt && v.Int() > 0 && (f.arank == 0 || r.rank < f.arank-1) {
+					f.attempt, f.arank = v.Int(), r.rank+1
+				}
+				continue
+			case mFrom:
+				f.fromKey = true
+			case mTo:
+				f.toKey = true
+			}
+			if v.Type() != pcommon.ValueTypeStr {
+				continue
+			}
+			str := v.Str()
+			if str == "" && r.m != mFrom && r.m != mTo {
+				continue
+			}
+			if f.rank[r.m] == 0 || r.rank < f.rank[r.m]-1 {
+				f.str[r.m], f.rank[r.m] = str, r.rank+1
+			}
+		}
+	}
 }
 
 // Extract appends every transition and hint of td to b. It never changes td.
 func (x *Extractor) Extract(td ptrace.Traces, b *Batch) {
 	rss := td.ResourceSpans()
+	sf, ef := &b.span, &b.event
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		attrs := rs.Resource().Attributes()
@@ -112,14 +201,11 @@ func (x *Extractor) Extract(td ptrace.Traces, b *Batch) {
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				x.span(spans.At(k), &res, b)
+				x.span(spans.At(k), &res, sf, ef, b)
 			}
 		}
 	}
 }
-
-// spanIDs are the Tasker ids on a carrier or an enclosing span.
-type spanIDs struct{ task, step string }
 
 // resource is one ResourceSpans: its attributes are read once, and only when a transition
 // needs a value that its carrier and span lack.
@@ -127,115 +213,96 @@ type resource struct {
 	attrs pcommon.Map
 	index int
 	src   Source
-
-	read                                              bool
-	taskID, stepID, namespace, correlationID, handler string
-	attempt                                           int64
+	read  bool
+	f     found
 }
 
-func (x *Extractor) values(r *resource) *resource {
+func (x *Extractor) values(r *resource) *found {
 	if !r.read {
 		r.read = true
-		r.taskID, r.stepID = x.str(r.attrs, x.keys.TaskID), x.str(r.attrs, x.keys.StepID)
-		r.namespace, r.correlationID = x.str(r.attrs, x.keys.Namespace), x.str(r.attrs, x.keys.CorrelationID)
-		r.handler, r.attempt = x.str(r.attrs, x.keys.Handler), x.int(r.attrs)
+		x.scan(r.attrs, &r.f)
 	}
-	return r
+	return &r.f
 }
 
-func (x *Extractor) span(span ptrace.Span, res *resource, b *Batch) {
-	attrs := span.Attributes()
-	ids := spanIDs{task: x.str(attrs, x.keys.TaskID), step: x.str(attrs, x.keys.StepID)}
-	if x.spanCarrier(span, res, ids, b) {
+func (x *Extractor) span(span ptrace.Span, res *resource, sf, ef *found, b *Batch) {
+	x.scan(span.Attributes(), sf)
+	if x.spanCarrier(span, res, sf, ef, b) {
 		return // the transition itself tells the log what the span would
 	}
-	if ids.task != "" || ids.step != "" {
-		h := Hint{TaskID: ids.task, StepID: ids.step, Namespace: x.str(attrs, x.keys.Namespace)}
-		if ids.step != "" {
-			h.Handler = x.str(attrs, x.keys.Handler)
-		}
-		if h.Namespace != "" || h.Handler != "" || (h.TaskID != "" && h.StepID != "") {
-			b.Hints = append(b.Hints, h)
-		}
+	task, step := sf.str[mTask], sf.str[mStep]
+	if task == "" && step == "" {
+		return
+	}
+	h := Hint{TaskID: task, StepID: step, Namespace: sf.str[mNamespace]}
+	if step != "" {
+		h.Handler = sf.str[mHandler]
+	}
+	if h.Namespace != "" || h.Handler != "" || (task != "" && step != "") {
+		b.Hints = append(b.Hints, h)
 	}
 }
 
 // spanCarrier extracts the span's transitions: its events', or else its own. It reports
 // whether the span itself was recognised as a transition.
-func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, ids spanIDs, b *Batch) bool {
-	attrs := span.Attributes()
+func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, sf, ef *found, b *Batch) bool {
 	events := span.Events()
 	anyEvent := false
 	for e := 0; e < events.Len(); e++ {
 		ev := events.At(e)
-		ea := ev.Attributes()
-		from, to, present := x.states(ea, &b.Problems)
-		if !present {
+		x.scan(ev.Attributes(), ef)
+		if !x.statesPresent(ef, &b.Problems) {
 			continue
 		}
 		anyEvent = true
-		c := carrier{attrs: ea, name: ev.Name(), time: ev.Timestamp(), span: attrs, spanIDs: ids, from: from, to: to,
-			own: spanIDs{task: x.str(ea, x.keys.TaskID), step: x.str(ea, x.keys.StepID)}}
+		c := carrier{attrs: ev.Attributes(), own: ef, span: sf, name: ev.Name(), time: ev.Timestamp()}
 		x.carrier(&c, span, res, b)
 	}
-	if anyEvent {
-		return false
-	}
-	from, to, present := x.states(attrs, &b.Problems)
-	if !present {
+	if anyEvent || !x.statesPresent(sf, &b.Problems) {
 		return false
 	}
 	t := span.EndTimestamp()
 	if x.time == TimeStart {
 		t = span.StartTimestamp()
 	}
-	c := carrier{attrs: attrs, name: span.Name(), time: t, from: from, to: to, isSpan: true, own: ids}
+	c := carrier{attrs: span.Attributes(), own: sf, name: span.Name(), time: t}
 	return x.carrier(&c, span, res, b)
 }
 
-type carrier struct {
-	attrs    pcommon.Map
-	name     string
-	time     pcommon.Timestamp
-	span     pcommon.Map // the enclosing span's attributes; empty for a transition span
-	spanIDs  spanIDs     // the enclosing span's ids; empty for a transition span
-	own      spanIDs     // the carrier's own ids
-	from, to pcommon.Value
-	isSpan   bool
-}
-
-// states returns the carrier's from/to values; present is true when both meanings have a
-// string value (the first string among their keys). A value of another type is absent (§4):
-// it does not make the carrier a transition, so a span whose events carry only wrong-typed
-// states is still a carrier in its own right; it is counted as wrong_type when it leaves
-// the pair incomplete.
-func (x *Extractor) states(m pcommon.Map, problems *Counts) (from, to pcommon.Value, present bool) {
-	from, okF := x.strValue(m, x.keys.FromState)
-	to, okT := x.strValue(m, x.keys.ToState)
-	if okF && okT {
-		return from, to, true
+// statesPresent reports whether f has both states as strings. A value of another type is
+// absent (§4): it does not make the carrier a transition, so a span whose events carry only
+// wrong-typed states is still a carrier in its own right; such a pair is counted as
+// wrong_type.
+func (x *Extractor) statesPresent(f *found, problems *Counts) bool {
+	if f.states() {
+		return true
 	}
-	_, anyF := x.get(m, x.keys.FromState)
-	_, anyT := x.get(m, x.keys.ToState)
-	if anyF && anyT {
+	if f.fromKey && f.toKey {
 		problems[tasker.KindUnknown][ProblemWrongType]++
 	}
-	return from, to, false
+	return false
 }
 
-// strValue returns the first string value among keys (empty strings included).
-func (x *Extractor) strValue(m pcommon.Map, keys []string) (pcommon.Value, bool) {
-	for _, k := range keys {
-		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			return v, true
-		}
+// carrier is one candidate transition: a span event (span set) or a span (span nil).
+type carrier struct {
+	attrs pcommon.Map
+	own   *found // the carrier's attributes
+	span  *found // the enclosing span's; nil for a transition span
+	name  string
+	time  pcommon.Timestamp
+}
+
+// spanStr is the enclosing span's value for m, "" for a transition span.
+func (c *carrier) spanStr(m meaning) string {
+	if c.span == nil {
+		return ""
 	}
-	return pcommon.Value{}, false
+	return c.span.str[m]
 }
 
 // carrier extracts one transition; it reports whether one was recognised.
 func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batch) bool {
-	from, to := tasker.ParseState(c.from.Str()), tasker.ParseState(c.to.Str())
+	from, to := tasker.ParseState(c.own.str[mFrom]), tasker.ParseState(c.own.str[mTo])
 	kind := x.kind(c, from, to)
 	if kind == tasker.KindUnknown {
 		b.Problems[tasker.KindUnknown][ProblemUnclassified]++
@@ -255,21 +322,25 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batc
 		Source: res.src, Attrs: c.attrs, ResourceIndex: res.index}
 	// Ids: the carrier's own, then the enclosing span's, then the resource's. Other values on
 	// the enclosing span are borrowed only when the span is about the same entity.
-	taskID := first(c.own.task, c.spanIDs.task)
+	spanTask, spanStep := c.spanStr(mTask), c.spanStr(mStep)
+	taskID := first(c.own.str[mTask], spanTask)
+	if taskID == "" {
+		taskID = x.values(res).str[mTask]
+	}
 	if kind == tasker.KindTask {
-		t.ID = first(taskID, x.values(res).taskID)
-		t.TaskID = t.ID
+		t.ID, t.TaskID = taskID, taskID
 	} else {
-		t.ID = first(c.own.step, c.spanIDs.step)
-		if t.ID == "" {
-			t.ID = x.values(res).stepID
+		if t.ID = first(c.own.str[mStep], spanStep); t.ID == "" {
+			t.ID = x.values(res).str[mStep]
 		}
-		t.TaskID = first(taskID, x.values(res).taskID)
-		sameStep := c.spanIDs.step == "" || c.spanIDs.step == t.ID
-		if t.Handler = x.lookup(c, x.keys.Handler, sameStep); t.Handler == "" {
-			t.Handler = x.values(res).handler
+		t.TaskID = taskID
+		sameStep := spanStep == "" || spanStep == t.ID
+		t.Handler = x.lookup(c, res, mHandler, sameStep)
+		t.Attempt = c.own.attempt
+		if t.Attempt == 0 && sameStep && c.span != nil {
+			t.Attempt = c.span.attempt
 		}
-		if t.Attempt = x.attempt(c, sameStep); t.Attempt == 0 {
+		if t.Attempt == 0 {
 			t.Attempt = x.values(res).attempt
 		}
 	}
@@ -277,33 +348,50 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batc
 		b.Problems[kind][ProblemMissingID]++
 		return false
 	}
-	sameTask := c.spanIDs.task == "" || c.spanIDs.task == t.TaskID
-	if t.Namespace = x.lookup(c, x.keys.Namespace, sameTask); t.Namespace == "" {
-		t.Namespace = x.values(res).namespace
-	}
-	if t.CorrelationID = x.lookup(c, x.keys.CorrelationID, sameTask); t.CorrelationID == "" {
-		t.CorrelationID = x.values(res).correlationID
-	}
+	sameTask := spanTask == "" || spanTask == t.TaskID
+	t.Namespace = x.lookup(c, res, mNamespace, sameTask)
+	t.CorrelationID = x.lookup(c, res, mCorrelation, sameTask)
 	b.Transitions = append(b.Transitions, t)
 	return true
+}
+
+// lookup finds a value on the carrier, then (if borrow) on the enclosing span, then on the
+// resource.
+func (x *Extractor) lookup(c *carrier, res *resource, m meaning, borrow bool) string {
+	if v := c.own.str[m]; v != "" {
+		return v
+	}
+	if borrow {
+		if v := c.spanStr(m); v != "" {
+			return v
+		}
+	}
+	return x.values(res).str[m]
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // kind decides task or step: the carrier's own ids, its name, the enclosing span's ids,
 // and last the state vocabulary (§4).
 func (x *Extractor) kind(c *carrier, from, to tasker.State) tasker.Kind {
 	switch {
-	case c.own.step != "":
+	case c.own.str[mStep] != "":
 		return tasker.KindStep
-	case c.own.task != "":
+	case c.own.str[mTask] != "":
 		return tasker.KindTask
 	}
 	if k := kindFromName(c.name); k != tasker.KindUnknown {
 		return k
 	}
 	switch {
-	case c.spanIDs.step != "":
+	case c.spanStr(mStep) != "":
 		return tasker.KindStep
-	case c.spanIDs.task != "":
+	case c.spanStr(mTask) != "":
 		return tasker.KindTask
 	}
 	return tasker.KindFromStates(from, to)
@@ -321,64 +409,6 @@ func kindFromName(name string) tasker.Kind {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// lookup finds a string value on the carrier, then (if borrow) on the enclosing span; the
-// caller falls back to the resource.
-func (x *Extractor) lookup(c *carrier, keys []string, borrow bool) string {
-	if v := x.str(c.attrs, keys); v != "" {
-		return v
-	}
-	if borrow && !c.isSpan {
-		return x.str(c.span, keys)
-	}
-	return ""
-}
-
-func (x *Extractor) attempt(c *carrier, borrow bool) int64 {
-	if n := x.int(c.attrs); n > 0 {
-		return n
-	}
-	if borrow && !c.isSpan {
-		return x.int(c.span)
-	}
-	return 0
-}
-
-func first(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func (x *Extractor) int(m pcommon.Map) int64 {
-	for _, k := range x.keys.Attempt {
-		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeInt && v.Int() > 0 {
-			return v.Int()
-		}
-	}
-	return 0
-}
-
-// str returns the first non-empty string value among keys; values of other types are absent.
-func (x *Extractor) str(m pcommon.Map, keys []string) string {
-	for _, k := range keys {
-		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-			return v.Str()
-		}
-	}
-	return ""
-}
-
-// get returns the first present value among keys, of any type.
-func (x *Extractor) get(m pcommon.Map, keys []string) (pcommon.Value, bool) {
-	for _, k := range keys {
-		if v, ok := m.Get(k); ok {
-			return v, true
-		}
-	}
-	return pcommon.Value{}, false
 }
 
 func strAttr(m pcommon.Map, key string) string {
