@@ -243,7 +243,7 @@ func (l *Log[P]) deriveCompletion(e *Entity[P], ord []int, f *Fact[P], emit func
 		if !m.Terminal(x.To) {
 			continue
 		}
-		start := taskStart(e, ord[:k])
+		start := taskStart(e, ord[:k+1]) // a task first seen as none → terminal took 0 s
 		if start == nil {
 			return // wait: a start that arrives late still gives the completion
 		}
@@ -255,8 +255,9 @@ func (l *Log[P]) deriveCompletion(e *Entity[P], ord []int, f *Fact[P], emit func
 	}
 }
 
-// taskStart returns a task's start among the transitions before its terminal one: the
-// earliest with no from-state (its creation), else its pending → initializing.
+// taskStart returns a task's start among the transitions up to its terminal one: the
+// earliest with no from-state (its creation, which may be the terminal one itself), else
+// its pending → initializing.
 func taskStart[P any](e *Entity[P], before []int) *Entry[P] {
 	var fallback *Entry[P]
 	for _, i := range before {

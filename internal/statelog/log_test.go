@@ -1325,6 +1325,9 @@ func TestInvalidTransitionsCountAndBehave(t *testing.T) {
 		"T task T none>complete ev=task.completed inv=false ns=ns h=",
 		"T task T complete>pending ev= inv=true ns=ns h=",
 		"D task T complete 0.004000 ns=ns h=", // 4_000 − 0
+		// The task's start (§5: its transition with no from-state) is its terminal one
+		// itself: a task created complete took 0 s.
+		"C T complete 0.000000 ns=ns",
 		"T step x none>complete ev=step.completed inv=false ns= h=",
 		"T step x complete>pending ev= inv=true ns= h=",
 		"T step x pending>resolved_manually ev=step.resolved_manually inv=false ns= h=",

@@ -53,7 +53,7 @@ func (l *Log[P]) Stamps(r Ref[P]) Stamps {
 		s.Attempt = attemptAt(e, ord[:pos+1])
 	case tasker.KindTask:
 		if m.Terminal(x.To) {
-			if start := taskStart(e, ord[:pos]); start != nil {
+			if start := taskStart(e, ord[:pos+1]); start != nil {
 				s.TaskSeconds, _ = seconds(uint64(x.Time), uint64(start.Time))
 				s.HasTaskSeconds = true
 			}
