@@ -199,8 +199,20 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 	l.seq++
 	x := Entry[P]{
 		Time: t.Time, From: t.From, To: t.To, Attempt: int32(min(t.Attempt, 1<<30)),
-		ns: l.strs.id(t.Namespace), handler: l.strs.id(t.Handler),
 		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source),
+	}
+	if t.Namespace != "" {
+		l.learnNamespace(e, t.Namespace)
+		// An entry keeps its own value only where it differs from what the entity resolves to.
+		if t.Namespace != l.NamespaceOf(e, nil) {
+			x.ns = l.strs.id(t.Namespace)
+		}
+	}
+	if t.Handler != "" && t.Kind == tasker.KindStep {
+		l.learnHandler(e, t.Handler)
+		if t.Handler != e.Handler {
+			x.handler = l.strs.id(t.Handler)
+		}
 	}
 	if e.entries == nil {
 		// Most steps make 5 to 15 transitions: start with room for a few, not one.
@@ -210,12 +222,6 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 	copy(e.entries[pos+1:], e.entries[pos:])
 	e.entries[pos] = x
 
-	if t.Namespace != "" {
-		l.learnNamespace(e, t.Namespace)
-	}
-	if t.Handler != "" && t.Kind == tasker.KindStep {
-		l.learnHandler(e, t.Handler)
-	}
 	if l.sink != nil {
 		e.uncounted++
 		if e.queuedAt != now { // one visit per entity and arrival time is enough
