@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +52,7 @@ type stack struct {
 	promExport  string
 	prometheus  string
 	jaegerQuery string
+	telemetry   string // the collector's own metrics
 }
 
 // startStack starts Jaeger, the collector and Prometheus on free loopback ports.
@@ -61,7 +64,7 @@ func startStack(t *testing.T) stack {
 	promBin := env(t, "PROMETHEUS_BIN", "/usr/bin/prometheus")
 	dir := t.TempDir()
 	p := freePorts(t, 14)
-	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), prometheus: addr(p[7]), jaegerQuery: addr(p[10])}
+	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), prometheus: addr(p[7]), jaegerQuery: addr(p[10]), telemetry: addr(p[6])}
 
 	jaeger := startServer(t, dir, "jaeger", []string{
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + addr(p[8]),
@@ -113,7 +116,7 @@ scrape_configs:
 }
 
 // runSimulator starts the stack, runs the simulator into it, and returns its ground truth.
-func runSimulator(ctx context.Context, t *testing.T, opts sim.Options) (*sim.Truth, *promAPI, *jaegerAPI) {
+func runSimulator(ctx context.Context, t *testing.T, opts sim.Options) (*sim.Truth, *promAPI, *jaegerAPI, *selfMetrics) {
 	st := startStack(t)
 	began := time.Now()
 	truth, stats, err := sim.Run(ctx, opts, st.otlpGRPC)
@@ -130,7 +133,7 @@ func runSimulator(ctx context.Context, t *testing.T, opts sim.Options) (*sim.Tru
 	if stats.Spans != truth.SpanCount {
 		t.Fatalf("sent %d spans, the plan has %d", stats.Spans, truth.SpanCount)
 	}
-	return truth, &promAPI{base: "http://" + st.prometheus}, &jaegerAPI{base: "http://" + st.jaegerQuery}
+	return truth, &promAPI{base: "http://" + st.prometheus}, &jaegerAPI{base: "http://" + st.jaegerQuery}, &selfMetrics{url: "http://" + st.telemetry + "/metrics"}
 }
 
 // TestTodaysTasker sends what Tasker emits today: step transitions as `Step state transition`
@@ -144,7 +147,7 @@ func TestTodaysTasker(t *testing.T) {
 	o.Shape = sim.ShapeEvents
 	o.OmitTaskTransitions = true
 	o.InvalidRate, o.DuplicateRate, o.LateRate = 0, 0, 0
-	truth, prom, jaeger := runSimulator(ctx, t, o)
+	truth, prom, jaeger, _ := runSimulator(ctx, t, o)
 	if err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) }); err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +170,49 @@ func TestTodaysTasker(t *testing.T) {
 	checkStamps(t, traces, truth)
 }
 
+// TestLateBeyondSettleWindow sends some transitions later than the connector's settle window
+// (§5: late). They must still count as transitions, exactly, and be counted as late; the facts
+// that depend on them are derived only "if still possible", so the histograms and attempts are
+// not compared here.
+func TestLateBeyondSettleWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	o := simOptions()
+	o.Seed = seed + 2
+	o.Tasks = 20
+	o.InvalidRate, o.DuplicateRate = 0, 0
+	o.LateRate = 0.03
+	o.LateDelay = 12 * time.Second // settle window 8 s
+	truth, prom, _, self := runSimulator(ctx, t, o)
+	if truth.Injected.Late == 0 {
+		t.Fatal("no late carrier injected; change the seed")
+	}
+	onlyCounters := *truth
+	onlyCounters.Histograms = nil
+	onlyCounters.Counters = map[string][]sim.CounterSeries{}
+	for _, m := range []string{sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricInvalidTransitions} {
+		onlyCounters.Counters[m] = truth.Counters[m]
+	}
+	err := eventually(ctx, 2*time.Minute, time.Second, func() error {
+		return compareMetricsOf(ctx, prom, &onlyCounters, []string{sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricInvalidTransitions}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := self.sum(ctx, "otelcol_connector_tasker_state_late_transitions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late == 0 {
+		t.Errorf("the connector counted no late transition; %d spans were sent after the settle window", truth.Injected.Late)
+	}
+	t.Logf("%d late spans sent; the connector counted %v late transitions", truth.Injected.Late, late)
+}
+
 func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	truth, prom, jaeger := runSimulator(ctx, t, simOptions())
+	truth, prom, jaeger, self := runSimulator(ctx, t, simOptions())
 	simEnd := time.Now()
 	if truth.Injected.Invalid == 0 || truth.Injected.Duplicates == 0 || truth.Injected.Late == 0 {
 		t.Fatalf("the run injected no fault of some kind (%+v): the test would prove nothing; change the seed", truth.Injected)
@@ -252,6 +294,23 @@ func TestEndToEnd(t *testing.T) {
 		want := sent - truth.Injected.Duplicates
 		if len(res) != 1 || int(res[0].value) != want {
 			t.Errorf("transitions counted %v; %d were sent, %d of them duplicates, so %d must count", res, sent, truth.Injected.Duplicates, want)
+		}
+	})
+
+	t.Run("the components' own telemetry counts the duplicates", func(t *testing.T) {
+		for name, want := range map[string]float64{
+			"otelcol_connector_tasker_state_duplicates":            float64(truth.Injected.Duplicates),
+			"otelcol_processor_tasker_state_transitions_duplicate": float64(truth.Injected.Duplicates),
+			// Late carriers came within the settle window: nothing was late in the spec's sense.
+			"otelcol_connector_tasker_state_late_transitions": 0,
+		} {
+			got, err := self.sum(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
 		}
 	})
 
@@ -396,6 +455,10 @@ var histogramLabels = map[string][]string{
 // compareMetrics queries every metric summed over everything but its §7 attributes (job and
 // instance vary with the resource) and compares it with the ground truth, series by series.
 func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error {
+	return compareMetricsOf(ctx, prom, truth, sortedKeys(counterLabels), sortedKeys(histogramLabels))
+}
+
+func compareMetricsOf(ctx context.Context, prom *promAPI, truth *sim.Truth, counters, histograms []string) error {
 	var diffs []string
 	compare := func(query string, want map[string]float64, tol func(float64) float64) error {
 		res, err := prom.query(ctx, query)
@@ -421,7 +484,8 @@ func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error 
 	}
 	exact := func(float64) float64 { return 0 }
 	approx := func(w float64) float64 { return 1e-6 + 1e-9*math.Abs(w) }
-	for m, labels := range counterLabels {
+	for _, m := range counters {
+		labels := counterLabels[m]
 		want := map[string]float64{}
 		for _, s := range truth.Counters[m] {
 			want[labelKey(s.Labels)] += s.Value
@@ -430,7 +494,8 @@ func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error 
 			return err
 		}
 	}
-	for m, labels := range histogramLabels {
+	for _, m := range histograms {
+		labels := histogramLabels[m]
 		wantCount, wantSum := map[string]float64{}, map[string]float64{}
 		for _, s := range truth.Histograms[m] {
 			wantCount[labelKey(s.Labels)] += float64(s.Count)
@@ -517,7 +582,7 @@ func checkStamps(t *testing.T, traces map[string][]span, truth *sim.Truth) {
 		if got, ok := attrs.get("tasker.transition.duplicate"); ok != c.Duplicate || (ok && got != true) {
 			problems = append(problems, fmt.Sprintf("%s: tasker.transition.duplicate %v (present %v), want %v", where, got, ok, c.Duplicate))
 		}
-		if got, ok := attrs.get("tasker.namespace"); (ok && got != c.Namespace) || (!ok && !c.EntityLate) {
+		if got, ok := attrs.get("tasker.namespace"); (ok && got != c.Namespace) || (!ok && c.NamespaceKnown) {
 			problems = append(problems, fmt.Sprintf("%s: tasker.namespace %v (present %v), want %q", where, got, ok, c.Namespace))
 		}
 		if c.Attempt > 0 && !c.EntityLate {
@@ -780,4 +845,45 @@ func (j *jaegerAPI) tagSearch(ctx context.Context, service string, tags map[stri
 		ids[strings.ToLower(d.TraceID)] = true
 	}
 	return ids, nil
+}
+
+// selfMetrics reads the collector's own metrics (Prometheus text format).
+type selfMetrics struct{ url string }
+
+// sum adds up every sample of one metric name (with or without a _total suffix), whatever
+// its labels; a metric that is not there sums to 0.
+func (m *selfMetrics) sum(ctx context.Context, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, line := range strings.Split(string(body), "\n") {
+		metric := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			metric = line[:i]
+		}
+		if metric != name && metric != name+"_total" {
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndex(line, "}")+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", m.url, line, err)
+		}
+		total += v
+	}
+	return total, nil
 }

@@ -106,6 +106,7 @@ type Span struct {
 	// EmitAt is when, in wall time from the start of emission, the span is handed to the SDK.
 	EmitAt time.Duration
 	seq    int
+	task   *Task
 }
 
 // Task is one simulated task.
@@ -287,7 +288,7 @@ func (p *planner) execTime(mean time.Duration) time.Duration {
 }
 
 func (p *planner) newSpan(t *Task, service string, instance int, name string, parent *Span, start time.Duration, attrs ...attribute.KeyValue) *Span {
-	s := &Span{Service: service, Instance: instance, Name: name, TraceID: t.traceID, SpanID: p.id8(), Start: start, End: start, Attrs: attrs, seq: p.seq}
+	s := &Span{Service: service, Instance: instance, Name: name, TraceID: t.traceID, SpanID: p.id8(), Start: start, End: start, Attrs: attrs, seq: p.seq, task: t}
 	p.seq++
 	if parent != nil {
 		s.ParentID = parent.SpanID
@@ -861,7 +862,7 @@ func (p *planner) duplicate(orig *Transition) {
 	src := orig.Carrier
 	cp := &Span{
 		Service: src.Service, Instance: src.Instance, Name: src.Name, TraceID: src.TraceID, SpanID: p.id8(),
-		ParentID: src.ParentID, Attrs: src.Attrs, Dup: true, seq: p.seq,
+		ParentID: src.ParentID, Attrs: src.Attrs, Dup: true, seq: p.seq, task: src.task,
 	}
 	p.seq++
 	if orig.AsSpan {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,10 @@ type Carrier struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 	// EntityLate: some carrier of this entity was sent late, so pass-time stamps may differ.
 	EntityLate bool `json:"entity_late,omitempty"`
+	// NamespaceKnown: the processor must know the namespace when this carrier passes: the
+	// carrier or its enclosing span carries it, or a span that does was sent well before
+	// (a parent span ends, and is sent, after its children).
+	NamespaceKnown bool `json:"namespace_known,omitempty"`
 	// Attempt is the ordinal of the attempt a claim opens (claims only).
 	Attempt       int      `json:"attempt,omitempty"`
 	StateDuration *float64 `json:"state_duration,omitempty"`
@@ -285,6 +290,45 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 			t.Injected.Late++
 		}
 	}
+	// When the processor has surely seen a span with a task's namespace before a carrier: one
+	// handed earlier to the same service instance's exporter (which sends in order), or one
+	// from another instance sent well before (a margin for both sides' batching).
+	const batchMargin = time.Second
+	type nsSeen struct {
+		first map[string]int // per service instance, the send order of the first span with it
+		at    time.Duration  // the earliest send time of any span with it
+	}
+	ns := map[*Task]*nsSeen{}
+	order := map[*Span]int{}
+	for i, s := range p.Spans {
+		order[s] = i
+		if !hasAttr(s, "namespace") {
+			continue
+		}
+		n := ns[s.task]
+		if n == nil {
+			n = &nsSeen{first: map[string]int{}, at: s.EmitAt}
+			ns[s.task] = n
+		}
+		key := fmt.Sprintf("%s/%d", s.Service, s.Instance)
+		if _, ok := n.first[key]; !ok {
+			n.first[key] = i
+		}
+	}
+	nsKnown := func(tr *Transition) bool {
+		c := tr.Carrier
+		if hasAttr(c, "namespace") || (!tr.AsSpan && hasAttr(tr.Home, "namespace")) {
+			return true
+		}
+		n := ns[tr.Task]
+		if n == nil {
+			return false
+		}
+		if i, ok := n.first[fmt.Sprintf("%s/%d", c.Service, c.Instance)]; ok && i < order[c] {
+			return true
+		}
+		return n.at+batchMargin <= c.EmitAt
+	}
 	for _, tr := range p.Transitions {
 		src := tr
 		if tr.Duplicate {
@@ -302,6 +346,7 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 			Invalid: !Valid(tr.Kind, tr.From, tr.To), Duplicate: tr.Duplicate, EntityLate: late[tr.EntityID()],
 			Attempt: st.attempt, StateDuration: st.state, TaskDuration: st.taskDone,
 		}
+		c.NamespaceKnown = nsKnown(tr)
 		t.Carriers = append(t.Carriers, c)
 	}
 	return t
@@ -340,4 +385,13 @@ func (t *Truth) CounterTotal(metric string) float64 {
 		s += c.Value
 	}
 	return s
+}
+
+func hasAttr(s *Span, key string) bool {
+	for _, a := range s.Attrs {
+		if string(a.Key) == key {
+			return true
+		}
+	}
+	return false
 }
