@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.LateDelay, "late-delay", o.LateDelay, "extra delay of a late transition's span")
 	fs.DurationVar(&o.WorkerDelay, "worker-delay", o.WorkerDelay, "delay of every tasker-worker span (separate exporters)")
 	fs.DurationVar(&o.DuplicateDelay, "duplicate-delay", o.DuplicateDelay, "how long after the original a duplicate is sent")
+	fs.DurationVar(&o.WorkerSkew, "worker-skew", 0, "the worker clock's offset from the orchestration's (keep under 0.8s)")
 	fs.BoolVar(&o.OmitTaskTransitions, "no-task-transitions", false, "send no task transitions, like today's Tasker (task metrics stay empty)")
 	endpoint := fs.String("endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint (host:port, plaintext)")
 	truthFile := fs.String("truth", "", "write the ground truth as JSON to this file")
@@ -100,7 +101,8 @@ func summary(t *sim.Truth, st sim.Stats, dry bool, took time.Duration) {
 	fmt.Printf("  transitions: task %.0f, step %.0f (invalid %.0f); attempts %.0f\n",
 		t.CounterTotal(sim.MetricTaskTransitions), t.CounterTotal(sim.MetricStepTransitions),
 		t.CounterTotal(sim.MetricInvalidTransitions), t.CounterTotal(sim.MetricStepAttempts))
-	fmt.Printf("  injected: %d invalid, %d duplicates, %d late spans\n", t.Injected.Invalid, t.Injected.Duplicates, t.Injected.Late)
+	fmt.Printf("  injected: %d invalid, %d duplicates, %d late spans; %d times in state clamped to 0 by clock skew\n",
+		t.Injected.Invalid, t.Injected.Duplicates, t.Injected.Late, t.Injected.SkewClamped)
 	fmt.Printf("  spans: %d in %d traces %v; telemetry %s .. %s\n", t.SpanCount, len(t.TraceSpans), t.SpansByService,
 		t.Start.Format(time.RFC3339), t.End.Format(time.RFC3339))
 	if dry {

@@ -132,7 +132,11 @@ loop:
 			err = gerr
 			break
 		}
-		sendSpan(svc.tracer, sp, eo.Base)
+		base := eo.Base
+		if sp.Service == ServiceWorker {
+			base = base.Add(p.Opts.WorkerSkew) // the worker's clock
+		}
+		sendSpan(svc.tracer, sp, base)
 		stats.Spans++
 	}
 	// Flush and stop every provider, even after a cancellation, with a bounded wait.

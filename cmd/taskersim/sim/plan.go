@@ -49,6 +49,10 @@ type Options struct {
 	LateDelay      time.Duration
 	WorkerDelay    time.Duration
 	DuplicateDelay time.Duration
+	// WorkerSkew shifts every worker timestamp (its clock runs ahead by this much; negative:
+	// behind). Keep it under the components' max_clock_skew (default 1 s) and under the
+	// shortest retry backoff (0.8 s); 0 means one clock for all.
+	WorkerSkew time.Duration
 	// OmitTaskTransitions sends no task transition, as today's Tasker (which records task
 	// transitions only on a code path its tests use): the task metrics then stay empty.
 	OmitTaskTransitions bool
@@ -75,6 +79,14 @@ type Transition struct {
 	AsSpan    bool
 	Duplicate bool        // an identical re-send of an earlier transition; not counted
 	orig      *Transition // the original of a duplicate
+}
+
+// shownAt is the transition's time as its service's clock shows it.
+func (tr *Transition) shownAt(skew time.Duration) time.Duration {
+	if tr.Home.Service == ServiceWorker {
+		return tr.At + skew
+	}
+	return tr.At
 }
 
 // EntityID is the task or step id of the transition's entity.

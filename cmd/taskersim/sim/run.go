@@ -14,7 +14,7 @@ func Prepare(opts Options, now time.Time) (*Plan, *Truth, time.Time, error) {
 	}
 	// A span ending at plan time e is sent at wall now+e/Speed (plus delays), so base is chosen
 	// with base+e <= now+e/Speed for every e <= p.Span.
-	lag := time.Duration(float64(p.Span) * (1 - 1/opts.Speed))
+	lag := time.Duration(float64(p.Span)*(1-1/opts.Speed)) + max(0, opts.WorkerSkew)
 	base := now.Add(-lag - time.Second).Truncate(time.Millisecond)
 	return p, ComputeTruth(p, base), base, nil
 }

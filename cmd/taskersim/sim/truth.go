@@ -77,6 +77,9 @@ type Truth struct {
 		Invalid    int `json:"invalid"`
 		Duplicates int `json:"duplicates"`
 		Late       int `json:"late_carriers"`
+		// SkewClamped counts times in a state whose gap, on the two services' clocks, is
+		// negative and so counts as 0.
+		SkewClamped int `json:"skew_clamped"`
 	} `json:"injected"`
 	Fates          map[string]int               `json:"fates"`
 	Counters       map[string][]CounterSeries   `json:"counters"`
@@ -168,7 +171,10 @@ type stamps struct {
 
 // derive computes, from one entity's log, every fact of §5/§7 and the stamps of each
 // transition, adding the facts to the accumulators.
-func derive(kind, ns, handler string, log []*Transition, counters map[string]counterAcc, hists map[string]histAcc) map[*Transition]stamps {
+// Times are taken on each service's clock (skew), in the entity's causal order, which the
+// components recover (§5: a transition from another service less than max_clock_skew later
+// moves up); a negative gap counts as 0. clamped counts those.
+func derive(kind, ns, handler string, log []*Transition, skew time.Duration, clamped *int, counters map[string]counterAcc, hists map[string]histAcc) map[*Transition]stamps {
 	st := map[*Transition]stamps{}
 	trMetric, durMetric := MetricTaskTransitions, MetricTaskStateDuration
 	if kind == KindStep {
@@ -180,7 +186,12 @@ func derive(kind, ns, handler string, log []*Transition, counters map[string]cou
 			counters[MetricInvalidTransitions].add(map[string]string{"entity": kind, "from_state": fromLabel(tr.From), "to_state": tr.To}, 1)
 		}
 		if i > 0 && !isNone(tr.From) && durationState(kind, log[i-1].To) == durationState(kind, tr.From) {
-			v := seconds(tr.At - log[i-1].At)
+			gap := tr.shownAt(skew) - log[i-1].shownAt(skew)
+			if gap < 0 {
+				gap = 0
+				*clamped++
+			}
+			v := seconds(gap)
 			hists[durMetric].observe(map[string]string{"state": durationState(kind, tr.From), "namespace": ns}, v)
 			s := st[tr]
 			s.state = &v
@@ -206,7 +217,7 @@ func derive(kind, ns, handler string, log []*Transition, counters map[string]cou
 		for _, tr := range log {
 			if taskTerminal[taskValidityState(tr.To)] {
 				if start != nil {
-					v := seconds(tr.At - start.At)
+					v := seconds(max(0, tr.shownAt(skew)-start.shownAt(skew)))
 					hists[MetricTaskCompletion].observe(map[string]string{"namespace": ns, "outcome": normState(tr.To)}, v)
 					s := st[tr]
 					s.taskDone = &v
@@ -262,11 +273,11 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 	}
 	for _, task := range p.Tasks {
 		t.Fates[task.Fate]++
-		for k, v := range derive(KindTask, task.Namespace, "", entityLog(task.Transitions), counters, hists) {
+		for k, v := range derive(KindTask, task.Namespace, "", entityLog(task.Transitions), p.Opts.WorkerSkew, &t.Injected.SkewClamped, counters, hists) {
 			allStamps[k] = v
 		}
 		for _, s := range task.Steps {
-			for k, v := range derive(KindStep, task.Namespace, s.Name, entityLog(s.Transitions), counters, hists) {
+			for k, v := range derive(KindStep, task.Namespace, s.Name, entityLog(s.Transitions), p.Opts.WorkerSkew, &t.Injected.SkewClamped, counters, hists) {
 				allStamps[k] = v
 			}
 		}
@@ -340,7 +351,7 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 		st := allStamps[src]
 		c := Carrier{
 			TraceID: hex.EncodeToString(tr.Carrier.TraceID[:]), SpanID: hex.EncodeToString(tr.Carrier.SpanID[:]),
-			Service: tr.Carrier.Service, Event: !tr.AsSpan, TimeNanos: base.Add(tr.At).UnixNano(),
+			Service: tr.Carrier.Service, Event: !tr.AsSpan, TimeNanos: base.Add(tr.shownAt(p.Opts.WorkerSkew)).UnixNano(),
 			Kind: tr.Kind, EntityID: tr.EntityID(), Namespace: tr.Task.Namespace,
 			From: fromLabel(tr.From), To: tr.To, EventName: EventName(tr.Kind, tr.From, tr.To),
 			Invalid: !Valid(tr.Kind, tr.From, tr.To), Duplicate: tr.Duplicate, EntityLate: late[tr.EntityID()],
