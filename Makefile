@@ -14,8 +14,9 @@ generate:
 	@for d in $(COMPONENT_DIRS); do [ ! -d $$d ] || (cd $$d && $(GO) generate ./...) || exit 1; done
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^bench/') ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -24,7 +25,10 @@ unit:
 # detector on), then the end-to-end tests against real Prometheus and Jaeger.
 test: lint unit e2e
 
+# Speed and memory figures: the processor per span, the entity log per entity, and the
+# connector beside contrib's span_metrics (bench/ is its own module).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./processor/taskerstate/ ./internal/...
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime 640x -benchmem ./
 
 -include make/e2e.mk
