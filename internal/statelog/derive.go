@@ -71,10 +71,12 @@ func (l *Log[P]) SettleAll() {
 }
 
 // order returns the entity's transitions in effective order (§5), as indexes into entries:
-// telemetry time; equal times, the chain decides, then arrival; and when a transition does
-// not chain onto the one before it while a transition from another service, less than the
-// maximum clock skew later (or at the same time), does, that one moves up. Transitions of
-// one service keep their time order.
+// telemetry time; equal times, the chain decides, then arrival. Clock skew exists only between
+// services, so where a transition does not chain onto the one before it, two corrections are
+// tried, each only across services and within the maximum clock skew (or at equal times):
+// the one before may belong after it (a clock behind: the pair is swapped), or a later
+// transition that does chain moves up (a clock ahead). Transitions of one service keep their
+// time order.
 func (l *Log[P]) order(e *Entity[P]) []int {
 	ord := l.scratch[:0]
 	for i := range e.entries {
@@ -84,17 +86,25 @@ func (l *Log[P]) order(e *Entity[P]) []int {
 	skew := int64(l.timing.MaxClockSkew)
 	m := tasker.MachineOf(e.Kind)
 	for i := 1; i < len(ord); i++ {
-		prevTo := m.Canonical(ents[ord[i-1]].To)
-		cur := &ents[ord[i]]
-		if m.Canonical(cur.From) == prevTo {
+		prev, cur := &ents[ord[i-1]], &ents[ord[i]]
+		if chains(m, prev.To, cur.From) {
 			continue
 		}
+		if gap := int64(cur.Time) - int64(prev.Time); prev.source != cur.source && gap < skew &&
+			chains(m, cur.To, prev.From) && (i == 1 || chains(m, ents[ord[i-2]].To, cur.From)) {
+			ord[i-1], ord[i] = ord[i], ord[i-1]
+			continue
+		}
+		prevTo := m.Canonical(prev.To)
 		for j := i + 1; j < len(ord); j++ {
 			cand := &ents[ord[j]]
 			gap := int64(cand.Time) - int64(cur.Time)
 			tie := gap == 0
-			if !tie && (gap >= skew || cand.source == cur.source) {
+			if !tie && gap >= skew {
 				break
+			}
+			if !tie && cand.source == cur.source {
+				continue
 			}
 			if m.Canonical(cand.From) == prevTo && (tie || !sourceBetween(ents, ord[i:j], cand.source)) {
 				moved := ord[j]

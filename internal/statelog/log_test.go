@@ -524,6 +524,42 @@ func TestSkewBetweenServicesIsReordered(t *testing.T) {
 	}
 }
 
+// A worker clock behind the orchestration's: the claim (worker) is stamped 300 µs before the
+// enqueue (orchestration) it follows. The pair is put back in chain order across services;
+// the negative gap counts as 0 and as skew. The same pair from one service stays as it is.
+func TestSkewClockBehindSwapsThePair(t *testing.T) {
+	for _, sameService := range []bool{false, true} {
+		t.Run(fmt.Sprintf("same service=%v", sameService), func(t *testing.T) {
+			l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+			claim := stepW("x", "", "enqueued", "in_progress", 9_700, "", "")
+			if sameService {
+				claim.src = orch
+			}
+			add(l,
+				stepO("x", "", "none", "pending", 0),
+				claim,
+				stepO("x", "", "pending", "enqueued", 10_000),
+				stepW("x", "", "in_progress", "complete", 500_000, "", ""),
+			)
+			clk.Advance(31 * time.Second)
+			l.Settle()
+			want := []string{"D step x pending 0.010000 ns= h=", // 10_000 − 0
+				"D step x enqueued 0.000000 ns= h=",    // 9_700 − 10_000 → 0
+				"D step x in_progress 0.490300 ns= h="} // 500_000 − 9_700
+			skewed := int64(1)
+			if sameService {
+				// One service keeps its time order: pending → (gap) → the claim; the chain
+				// breaks twice, so only the claim's time in in_progress is derived.
+				want, skewed = []string{"D step x in_progress 0.490300 ns= h="}, 0
+			}
+			sameMultiset(t, "durations", rec.of("D "), want)
+			if st := l.TakeStats(); st.Skewed[tasker.KindStep] != skewed {
+				t.Errorf("skewed %d, want %d", st.Skewed[tasker.KindStep], skewed)
+			}
+		})
+	}
+}
+
 // ---- Attempts (§5, §7) --------------------------------------------------------------------
 
 func TestAbandonedAttempt(t *testing.T) {
