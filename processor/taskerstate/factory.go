@@ -30,5 +30,6 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
 		processorhelper.WithCapabilities(processorCapabilities),
+		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown))
 }

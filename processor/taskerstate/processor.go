@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
@@ -42,6 +43,7 @@ type noData struct{}
 
 type stateProcessor struct {
 	logger    *zap.Logger
+	limits    statelog.Limits
 	extractor *transition.Extractor
 	telemetry *metadata.TelemetryBuilder
 	kindAttrs [3]metric.MeasurementOption
@@ -58,6 +60,7 @@ type stateProcessor struct {
 func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*stateProcessor, error) {
 	p := &stateProcessor{
 		logger:    set.Logger,
+		limits:    cfg.Limits,
 		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime),
 		log:       statelog.New[noData](cfg.Limits, statelog.Timing{MaxClockSkew: cfg.MaxClockSkew}, clock, nil),
 	}
@@ -91,6 +94,13 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 		}
 	}
 	return p, nil
+}
+
+func (p *stateProcessor) start(context.Context, component.Host) error {
+	p.logger.Info("Starting tasker_state processor",
+		zap.Int("max_entities", p.limits.MaxEntities), zap.Duration("idle_ttl", p.limits.IdleTTL),
+		zap.Duration("finished_grace", p.limits.FinishedGrace))
+	return nil
 }
 
 func (p *stateProcessor) shutdown(context.Context) error {
