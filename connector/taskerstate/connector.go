@@ -282,6 +282,12 @@ func (c *taskerState) record(ctx context.Context, st *statelog.Stats, tracked in
 	if st.Abandoned > 0 {
 		tb.ConnectorTaskerStateAttemptsAbandoned.Add(ctx, st.Abandoned)
 	}
+	if st.SourcesEvicted > 0 {
+		tb.ConnectorTaskerStateLookupTableEvictions.Add(ctx, st.SourcesEvicted, metric.WithAttributes(attribute.String("table", "service_instances")))
+	}
+	if st.NamesNotInterned > 0 {
+		tb.ConnectorTaskerStateLookupTableEvictions.Add(ctx, st.NamesNotInterned, metric.WithAttributes(attribute.String("table", "names")))
+	}
 	for k := range problems {
 		for p, n := range problems[k] {
 			if n > 0 {

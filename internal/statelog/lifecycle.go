@@ -72,6 +72,7 @@ func (l *Log[P]) Expire() {
 	for e := l.lruTail; e != nil && e.lastSeen+ttl <= now; e = l.lruTail {
 		l.evict(e, EvictIdle, now)
 	}
+	l.expireSources(now)
 }
 
 // Close settles and evicts everything (the connector's shutdown).

@@ -3,6 +3,7 @@ package statelog
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -84,6 +85,12 @@ type Stats struct {
 	Conflicts  [3]int64 // a learned namespace or handler contradicted
 	Evicted    [3][NumEvictReasons]int64
 	Dropped    [3]int64 // transitions dropped from an overflowing entity log
+	// SourcesEvicted: service instances dropped from the table used for clock-skew
+	// decisions (idle for the idle time-to-live, or the table full).
+	SourcesEvicted int64
+	// NamesNotInterned: namespaces or handlers an entry could not keep as its own because
+	// the name table was full (the entity's learned value stands in).
+	NamesNotInterned int64
 }
 
 // Log holds the entity logs. It is not safe for concurrent use; components lock around it.
@@ -99,15 +106,16 @@ type Log[P any] struct {
 	finHead  *Entity[P]
 	finTail  *Entity[P]
 
-	sources   map[transition.Source]uint32
-	lastSrc   transition.Source // most batches come from one service: skip the map
-	lastID    uint32
-	strs      interner
-	seq       uint64
-	settleQ   []queued[P]
-	scratch   []int
-	stats     Stats
-	evictHook func(*Entity[P], EvictReason)
+	sources    map[transition.Source]*sourceEntry
+	nextSource uint32
+	lastKey    transition.Source // most batches come from one service: skip the map
+	lastSrc    *sourceEntry
+	lastSweep  int64
+	strs       interner
+	seq        uint64
+	settleQ    []queued[P]
+	scratch    []int
+	stats      Stats
 }
 
 type queued[P any] struct {
@@ -124,7 +132,7 @@ func New[P any](limits Limits, timing Timing, clock clockwork.Clock, sink Sink[P
 		clock:    clock,
 		sink:     sink,
 		entities: make(map[Key]*Entity[P]),
-		sources:  make(map[transition.Source]uint32),
+		sources:  make(map[transition.Source]*sourceEntry),
 		strs:     newInterner(maxInterned),
 	}
 }
@@ -135,6 +143,7 @@ func (l *Log[P]) Len() int { return len(l.entities) }
 // TakeStats returns the counters since the last call and resets them.
 func (l *Log[P]) TakeStats() Stats {
 	s := l.stats
+	s.NamesNotInterned, l.strs.full = l.strs.full, 0
 	l.stats = Stats{}
 	return s
 }
@@ -199,7 +208,7 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 	l.seq++
 	x := Entry[P]{
 		Time: t.Time, From: t.From, To: t.To, Attempt: int32(min(t.Attempt, 1<<30)),
-		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source),
+		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source, now),
 	}
 	if t.Namespace != "" {
 		l.learnNamespace(e, t.Namespace)
@@ -335,22 +344,77 @@ func (l *Log[P]) HandlerOf(e *Entity[P], x *Entry[P]) string {
 	return e.Handler
 }
 
-func (l *Log[P]) source(s transition.Source) uint32 {
-	if l.lastID != 0 && s == l.lastSrc {
-		return l.lastID
+// maxSources bounds the table of service instances (Tasker's orchestration and worker
+// processes); instances unseen for the idle time-to-live leave it, and when it is full the
+// one seen least recently goes. Ids are never reused, so an entry keeps telling its
+// instance apart from a newer one.
+const maxSources = 1 << 14
+
+// sourceSweepEvery is how often Expire looks for idle service instances.
+const sourceSweepEvery = int64(time.Minute)
+
+type sourceEntry struct {
+	id   uint32
+	seen int64
+}
+
+// source returns the id of a service instance, for clock-skew decisions (§5).
+func (l *Log[P]) source(s transition.Source, now int64) uint32 {
+	if l.lastSrc != nil && s == l.lastKey {
+		l.lastSrc.seen = now
+		return l.lastSrc.id
 	}
-	if id, ok := l.sources[s]; ok {
-		l.lastSrc, l.lastID = s, id
-		return id
+	se, ok := l.sources[s]
+	if !ok {
+		if len(l.sources) >= maxSources {
+			l.evictSource(func(transition.Source, *sourceEntry) bool { return false })
+		}
+		l.nextSource++
+		se = &sourceEntry{id: l.nextSource}
+		s = transition.Source{Service: strings.Clone(s.Service), Instance: strings.Clone(s.Instance)}
+		l.sources[s] = se
 	}
-	if len(l.sources) >= 1<<16 { // a churn of instances: share one id rather than grow
-		return 0
+	se.seen = now
+	l.lastKey, l.lastSrc = s, se
+	return se.id
+}
+
+// evictSource removes the least recently seen service instance (when full) and every one
+// that idle says to remove.
+func (l *Log[P]) evictSource(idle func(transition.Source, *sourceEntry) bool) {
+	var oldestKey transition.Source
+	var oldest *sourceEntry
+	for k, se := range l.sources {
+		if idle(k, se) {
+			l.dropSource(k)
+			continue
+		}
+		if oldest == nil || se.seen < oldest.seen {
+			oldestKey, oldest = k, se
+		}
 	}
-	id := uint32(len(l.sources) + 1)
-	kept := transition.Source{Service: strings.Clone(s.Service), Instance: strings.Clone(s.Instance)}
-	l.sources[kept] = id
-	l.lastSrc, l.lastID = kept, id
-	return id
+	if oldest != nil && len(l.sources) >= maxSources {
+		l.dropSource(oldestKey)
+	}
+}
+
+func (l *Log[P]) dropSource(k transition.Source) {
+	if l.lastSrc != nil && k == l.lastKey {
+		l.lastSrc = nil
+	}
+	delete(l.sources, k)
+	l.stats.SourcesEvicted++
+}
+
+// expireSources drops the service instances unseen for the idle time-to-live, at most once
+// a minute.
+func (l *Log[P]) expireSources(now int64) {
+	if now-l.lastSweep < sourceSweepEvery {
+		return
+	}
+	l.lastSweep = now
+	ttl := int64(l.limits.IdleTTL)
+	l.evictSource(func(_ transition.Source, se *sourceEntry) bool { return se.seen+ttl <= now })
 }
 
 func (l *Log[P]) anySettledAfter(e *Entity[P], pos int, now int64) bool {
@@ -408,6 +472,7 @@ type interner struct {
 	last   string // runs of one value are common: skip the map
 	lastID uint32
 	max    int
+	full   int64 // values refused since the last TakeStats
 }
 
 func newInterner(max int) interner {
@@ -425,6 +490,7 @@ func (in *interner) id(s string) uint32 {
 	id, ok := in.ids[s]
 	if !ok {
 		if len(in.strs) > in.max {
+			in.full++
 			return 0
 		}
 		c := strings.Clone(s)

@@ -1371,3 +1371,40 @@ func TestInvalidTransitionsCountAndBehave(t *testing.T) {
 		"D step x pending 0.002000 ns= h=",  // 3_000 − 1_000
 	})
 }
+
+// The table of service instances is bounded: instances unseen for the idle time-to-live
+// leave it at the next sweep, and past maxSources the least recently seen goes; both are
+// counted. Ids are never reused.
+func TestServiceInstancesAreBounded(t *testing.T) {
+	l, _, clk := newLog(t, DefaultLimits(), defaultTiming())
+	addFrom := func(i int) {
+		tr := transition.Transition{Kind: tasker.KindStep, ID: fmt.Sprintf("s%d", i), From: tasker.StateNone,
+			To: tasker.Pending, Time: at(int64(i)), Source: transition.Source{Service: "tasker-worker", Instance: fmt.Sprintf("w-%d", i)}}
+		l.Add(&tr, struct{}{})
+	}
+	for i := range maxSources + 10 {
+		addFrom(i)
+		clk.Advance(time.Millisecond) // each instance seen after the one before
+	}
+	if got := len(l.sources); got != maxSources {
+		t.Fatalf("%d instances held, want the cap %d", got, maxSources)
+	}
+	if st := l.TakeStats(); st.SourcesEvicted != 10 {
+		t.Fatalf("evicted %d instances, want 10", st.SourcesEvicted)
+	}
+	// The first instances went (least recently seen); the newest holds the highest id.
+	if _, ok := l.sources[transition.Source{Service: "tasker-worker", Instance: "w-0"}]; ok {
+		t.Error("the least recently seen instance is still held")
+	}
+	if se := l.sources[transition.Source{Service: "tasker-worker", Instance: fmt.Sprintf("w-%d", maxSources+9)}]; se == nil || se.id != maxSources+10 {
+		t.Errorf("newest instance %+v, want id %d", se, maxSources+10)
+	}
+	clk.Advance(DefaultLimits().IdleTTL + time.Minute)
+	l.Expire()
+	if got := len(l.sources); got != 0 {
+		t.Errorf("%d idle instances left after the idle time-to-live", got)
+	}
+	if st := l.TakeStats(); st.SourcesEvicted != maxSources {
+		t.Errorf("evicted %d idle instances, want %d", st.SourcesEvicted, maxSources)
+	}
+}

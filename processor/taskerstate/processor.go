@@ -38,6 +38,12 @@ const maxStamps = 9
 // problemLogFull extends transition.Problem for a transition the entity log could not hold.
 const problemLogFull = transition.NumProblems
 
+// The entity log's small tables, as the table attribute of lookup_table_evictions.
+const (
+	tableSources = iota
+	tableNames
+)
+
 // noData: the processor keeps nothing per transition beyond what the log itself holds.
 type noData struct{}
 
@@ -49,6 +55,7 @@ type stateProcessor struct {
 	kindAttrs [3]metric.MeasurementOption
 	problems  [3][transition.NumProblems + 1]metric.MeasurementOption
 	evictions [3][statelog.NumEvictReasons]metric.MeasurementOption
+	tables    [2]metric.MeasurementOption
 
 	mu       sync.Mutex
 	log      *statelog.Log[noData]
@@ -79,6 +86,8 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 	}
 	p.telemetry = tb
 	// Attribute sets are built once, so that counting allocates nothing.
+	p.tables[tableSources] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", "service_instances")))
+	p.tables[tableNames] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", "names")))
 	for k := range p.kindAttrs {
 		kind := attribute.String("kind", tasker.Kind(k).String())
 		p.kindAttrs[k] = metric.WithAttributeSet(attribute.NewSet(kind))
@@ -212,6 +221,12 @@ func (p *stateProcessor) record(ctx context.Context, clashes int64) {
 	}
 	if clashes > 0 {
 		tb.ProcessorTaskerStateStampClashes.Add(ctx, clashes)
+	}
+	if s.SourcesEvicted > 0 {
+		tb.ProcessorTaskerStateLookupTableEvictions.Add(ctx, s.SourcesEvicted, p.tables[tableSources])
+	}
+	if s.NamesNotInterned > 0 {
+		tb.ProcessorTaskerStateLookupTableEvictions.Add(ctx, s.NamesNotInterned, p.tables[tableNames])
 	}
 }
 

@@ -94,6 +94,11 @@ func TestOwnTelemetry(t *testing.T) {
 		{Attributes: kindReason("task", "idle"), Value: 1},
 	}, ignore...)
 	metadatatest.AssertEqualProcessorTaskerStateTrackedEntities(t, tt, []metricdata.DataPoint[int64]{{Value: 0}}, ignore...)
+	// Every transition came from one service instance (tasker-orchestration's); idle for the
+	// time-to-live too, it leaves the table used for clock-skew decisions.
+	metadatatest.AssertEqualProcessorTaskerStateLookupTableEvictions(t, tt, []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String("table", "service_instances")), Value: 1},
+	}, ignore...)
 }
 
 // A stamp never overwrites an attribute already present; the clash is counted.

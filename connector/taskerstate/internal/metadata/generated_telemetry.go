@@ -23,24 +23,25 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                  metric.Meter
-	mu                                     sync.Mutex
-	registrations                          []metric.Registration
-	ConnectorTaskerStateActiveSeries       metric.Int64Gauge
-	ConnectorTaskerStateAttemptsAbandoned  metric.Int64Counter
-	ConnectorTaskerStateClockSkew          metric.Int64Counter
-	ConnectorTaskerStateDuplicates         metric.Int64Counter
-	ConnectorTaskerStateEntitiesEvicted    metric.Int64Counter
-	ConnectorTaskerStateExemplarsDropped   metric.Int64Counter
-	ConnectorTaskerStateLateTransitions    metric.Int64Counter
-	ConnectorTaskerStateLearnConflicts     metric.Int64Counter
-	ConnectorTaskerStateOutOfOrder         metric.Int64Counter
-	ConnectorTaskerStateOverflowedPoints   metric.Int64Counter
-	ConnectorTaskerStateProblems           metric.Int64Counter
-	ConnectorTaskerStateSeriesExpired      metric.Int64Counter
-	ConnectorTaskerStateTrackedEntities    metric.Int64Gauge
-	ConnectorTaskerStateTransitions        metric.Int64Counter
-	ConnectorTaskerStateTransitionsDropped metric.Int64Counter
+	meter                                    metric.Meter
+	mu                                       sync.Mutex
+	registrations                            []metric.Registration
+	ConnectorTaskerStateActiveSeries         metric.Int64Gauge
+	ConnectorTaskerStateAttemptsAbandoned    metric.Int64Counter
+	ConnectorTaskerStateClockSkew            metric.Int64Counter
+	ConnectorTaskerStateDuplicates           metric.Int64Counter
+	ConnectorTaskerStateEntitiesEvicted      metric.Int64Counter
+	ConnectorTaskerStateExemplarsDropped     metric.Int64Counter
+	ConnectorTaskerStateLateTransitions      metric.Int64Counter
+	ConnectorTaskerStateLearnConflicts       metric.Int64Counter
+	ConnectorTaskerStateLookupTableEvictions metric.Int64Counter
+	ConnectorTaskerStateOutOfOrder           metric.Int64Counter
+	ConnectorTaskerStateOverflowedPoints     metric.Int64Counter
+	ConnectorTaskerStateProblems             metric.Int64Counter
+	ConnectorTaskerStateSeriesExpired        metric.Int64Counter
+	ConnectorTaskerStateTrackedEntities      metric.Int64Gauge
+	ConnectorTaskerStateTransitions          metric.Int64Counter
+	ConnectorTaskerStateTransitionsDropped   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -118,6 +119,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_tasker_state_learn_conflicts",
 		metric.WithDescription("Learned namespaces, handlers or task links contradicted by a later value (the first one stays). [Development]"),
 		metric.WithUnit("{conflict}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateLookupTableEvictions, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_lookup_table_evictions",
+		metric.WithDescription("Entries dropped from the entity log's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions) and `names` (a namespace or handler not kept per transition because the table was full; the learned value stands in). [Development]"),
+		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateOutOfOrder, err = builder.meter.Int64Counter(

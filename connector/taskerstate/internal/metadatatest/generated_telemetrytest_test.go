@@ -27,6 +27,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorTaskerStateExemplarsDropped.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateLateTransitions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateLearnConflicts.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateOutOfOrder.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateOverflowedPoints.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateProblems.Add(context.Background(), 1)
@@ -56,6 +57,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateLearnConflicts(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateLookupTableEvictions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateOutOfOrder(t, testTel,

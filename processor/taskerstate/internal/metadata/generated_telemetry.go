@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	mu                                          sync.Mutex
 	registrations                               []metric.Registration
 	ProcessorTaskerStateEvictions               metric.Int64Counter
+	ProcessorTaskerStateLookupTableEvictions    metric.Int64Counter
 	ProcessorTaskerStateStampClashes            metric.Int64Counter
 	ProcessorTaskerStateTrackedEntities         metric.Int64ObservableGauge
 	ProcessorTaskerStateTransitions             metric.Int64Counter
@@ -96,6 +97,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tasker_state_evictions",
 		metric.WithDescription("Entities dropped from the entity log, by `kind` (task, step) and `reason` (finished, idle, capacity). [Development]"),
 		metric.WithUnit("{entity}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateLookupTableEvictions, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_lookup_table_evictions",
+		metric.WithDescription("Entries dropped from the entity log's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions) and `names` (a namespace or handler not kept per transition because the table was full; the learned value stands in). [Development]"),
+		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateStampClashes, err = builder.meter.Int64Counter(

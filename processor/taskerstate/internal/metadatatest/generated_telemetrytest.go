@@ -37,6 +37,22 @@ func AssertEqualProcessorTaskerStateEvictions(t *testing.T, tt *componenttest.Te
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorTaskerStateLookupTableEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_tasker_state_lookup_table_evictions",
+		Description: "Entries dropped from the entity log's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions) and `names` (a namespace or handler not kept per transition because the table was full; the learned value stands in). [Development]",
+		Unit:        "{entry}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_tasker_state_lookup_table_evictions")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorTaskerStateStampClashes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_stamp_clashes",

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ProcessorTaskerStateEvictions.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateStampClashes.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDuplicate.Add(context.Background(), 1)
@@ -32,6 +33,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsUnrecognised.Add(context.Background(), 1)
 	AssertEqualProcessorTaskerStateEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateLookupTableEvictions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateStampClashes(t, testTel,
