@@ -92,7 +92,7 @@ func TestConfigInvalid(t *testing.T) {
 		"bad_flush":          "flush_interval: must be a positive duration",
 		"short_expiry":       "series_expiry: 5s is shorter than flush_interval 15s",
 		"empty_keys":         "attributes::task_id: the list of attribute keys is empty",
-		"bad_limits":         "limits::max_entities: must be positive",
+		"bad_limits":         "limits::max_entities: must be at least 2",
 		"reserved_dimension": `extra_dimensions[0]: "namespace" is already an attribute`,
 		"bad_exemplars":      "exemplars::max_per_data_point: must be positive",
 	} {

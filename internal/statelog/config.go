@@ -22,8 +22,8 @@ type Limits struct {
 	// IdleTTL drops an unfinished entity that has seen nothing for this long (collector
 	// clock). Tasker's retry backoff reaches an hour and its staleness sweeps 30–60 min.
 	IdleTTL time.Duration `mapstructure:"idle_ttl"`
-	// FinishedGrace keeps a finished entity (terminal task; step in a terminal state or of a
-	// terminal task) this long, for late and duplicate transitions.
+	// FinishedGrace keeps a finished entity (a terminal task, and its steps with it: a step's
+	// error is not terminal) this long, for late and duplicate transitions.
 	FinishedGrace time.Duration `mapstructure:"finished_grace"`
 	_             struct{}
 }
@@ -41,8 +41,8 @@ func DefaultLimits() Limits {
 // Validate names the key (under prefix) and the fix for each bad value.
 func (l *Limits) Validate(prefix string) error {
 	var errs []error
-	if l.MaxEntities <= 0 {
-		errs = append(errs, fmt.Errorf("%s::max_entities: must be positive, got %d; set a cap such as %d", prefix, l.MaxEntities, DefaultLimits().MaxEntities))
+	if l.MaxEntities < 2 {
+		errs = append(errs, fmt.Errorf("%s::max_entities: must be at least 2 (a step and its task), got %d; set a cap such as %d", prefix, l.MaxEntities, DefaultLimits().MaxEntities))
 	}
 	if l.MaxTransitionsPerEntity < 4 {
 		errs = append(errs, fmt.Errorf("%s::max_transitions_per_entity: must be at least 4, got %d; set a cap such as %d", prefix, l.MaxTransitionsPerEntity, DefaultLimits().MaxTransitionsPerEntity))

@@ -90,7 +90,7 @@ func (l *Log[P]) order(e *Entity[P]) []int {
 		if chains(m, prev.To, cur.From) {
 			continue
 		}
-		if gap := int64(cur.Time) - int64(prev.Time); prev.source != cur.source && gap < skew &&
+		if gap := int64(cur.Time) - int64(prev.Time); (gap == 0 || prev.source != cur.source && gap < skew) &&
 			chains(m, cur.To, prev.From) && (i == 1 || chains(m, ents[ord[i-2]].To, cur.From)) {
 			ord[i-1], ord[i] = ord[i], ord[i-1]
 			continue
@@ -241,6 +241,12 @@ func (l *Log[P]) deriveAttempts(e *Entity[P], ord []int, f *Fact[P], emit func(F
 			continue
 		}
 		claim.flags |= flagAttemptDone
+		if x.flags&flagClosedAttempt != 0 {
+			// This transition already closed an attempt: the claim arrived late, between an
+			// attempt already counted and its close. It counts nothing (it was counted late).
+			continue
+		}
+		x.flags |= flagClosedAttempt
 		f.Ordinal, f.Outcome = ordinal, outcome
 		emit(FactAttempt, x)
 	}

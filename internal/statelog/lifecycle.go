@@ -26,22 +26,20 @@ func (l *Log[P]) entity(k Key, now int64) *Entity[P] {
 	return e
 }
 
-// maybeFinish marks an entity finished when its log's latest state is terminal. A task's end
-// finishes its steps too, since a step's error is not terminal.
+// maybeFinish marks a task finished when its log's latest state is terminal, and its steps
+// with it. A step is finished only once its task is terminal (§5): a step's error is not
+// terminal, and a completed step may still be resolved manually.
 func (l *Log[P]) maybeFinish(e *Entity[P], now int64) {
-	if e.finishedAt != 0 || len(e.entries) == 0 {
+	if e.Kind != tasker.KindTask || e.finishedAt != 0 || len(e.entries) == 0 {
 		return
 	}
-	m := tasker.MachineOf(e.Kind)
-	if !m.Terminal(e.entries[len(e.entries)-1].To) {
+	if !tasker.TaskMachine.Terminal(e.entries[len(e.entries)-1].To) {
 		return
 	}
 	l.finish(e, now)
-	if e.Kind == tasker.KindTask {
-		for _, s := range e.steps {
-			if !s.gone {
-				l.finish(s, now)
-			}
+	for _, s := range e.steps {
+		if !s.gone {
+			l.finish(s, now)
 		}
 	}
 }
@@ -94,9 +92,7 @@ func (l *Log[P]) evict(e *Entity[P], why EvictReason, now int64) {
 	if e.inFinished {
 		l.finRemove(e)
 	}
-	if why != EvictShutdown {
-		l.stats.Evicted[e.Kind][why]++
-	}
+	l.stats.Evicted[e.Kind][why]++
 	// Its steps may outlive it (evicted later, or still settling): they keep the namespace
 	// learned for their task, which NamespaceOf can no longer look up.
 	for _, s := range e.steps {

@@ -24,6 +24,7 @@ const (
 	flagEntryMeasured                   // the time in its from-state was derived
 	flagExitMeasured                    // the time in its to-state was derived
 	flagAttemptDone                     // a claim whose attempt was counted or abandoned
+	flagClosedAttempt                   // a transition that closed a counted attempt
 )
 
 // initialEntries is the capacity of a new entity's log.
@@ -211,14 +212,14 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 		Data: data, arrival: now, seq: l.seq, source: l.source(t.Source, now),
 	}
 	if t.Namespace != "" {
+		// A value on the carrier wins for its transition (§5), whatever is learned later.
+		x.ns = l.strs.id(t.Namespace)
 		l.learnNamespace(e, t.Namespace)
-		// An entry keeps its own value only where it differs from what the entity resolves to.
-		if t.Namespace != l.NamespaceOf(e, nil) {
-			x.ns = l.strs.id(t.Namespace)
-		}
 	}
 	if t.Handler != "" && t.Kind == tasker.KindStep {
 		l.learnHandler(e, t.Handler)
+		// A step's learned handler never changes once set, so an entry needs its own only
+		// where it differs.
 		if t.Handler != e.Handler {
 			x.handler = l.strs.id(t.Handler)
 		}
@@ -430,34 +431,51 @@ func (l *Log[P]) settled(x *Entry[P], now int64) bool {
 	return x.arrival+int64(l.timing.SettleWindow) <= now
 }
 
-// dropOldest removes the oldest settled transition that is neither the entity's start nor
-// an open claim. It reports whether one was removed.
+// dropOldest removes the oldest transition that is neither the entity's start (a task's as
+// §5 defines it, a step's first record) nor an open claim, and whose facts are derived. When
+// every transition is still within its settle window, the entity is settled at once rather
+// than lose a transition's count. It reports whether one was removed.
 func (l *Log[P]) dropOldest(e *Entity[P], now int64) bool {
-	if l.sink != nil {
-		l.derive(e, now, false)
+	for _, force := range []bool{false, true} {
+		if l.sink != nil {
+			l.derive(e, now, force)
+		}
+		if i := l.droppable(e); i >= 0 {
+			e.entries = append(e.entries[:i], e.entries[i+1:]...)
+			l.stats.Dropped[e.Kind]++
+			return true
+		}
+		if l.sink == nil {
+			break
+		}
+	}
+	return false
+}
+
+// droppable returns the index of the oldest transition dropOldest may remove, or -1.
+func (l *Log[P]) droppable(e *Entity[P]) int {
+	var start *Entry[P]
+	if e.Kind == tasker.KindTask {
+		start = taskStart(e, l.order(e))
+	} else if len(e.entries) > 0 && e.entries[0].From == tasker.StateNone {
+		start = &e.entries[0]
 	}
 	open := -1
 	if e.Kind == tasker.KindStep {
 		for i := range e.entries {
-			x := &e.entries[i]
-			if x.To == tasker.InProgress && x.flags&flagAttemptDone == 0 {
+			if x := &e.entries[i]; x.To == tasker.InProgress && x.flags&flagAttemptDone == 0 {
 				open = i
 			}
 		}
 	}
 	for i := range e.entries {
 		x := &e.entries[i]
-		if (i == 0 && x.From == tasker.StateNone) || i == open || !l.settled(x, now) {
+		if x == start || i == open || l.sink != nil && x.flags&flagCounted == 0 {
 			continue
 		}
-		if l.sink != nil && x.flags&flagCounted == 0 {
-			continue
-		}
-		e.entries = append(e.entries[:i], e.entries[i+1:]...)
-		l.stats.Dropped[e.Kind]++
-		return true
+		return i
 	}
-	return false
+	return -1
 }
 
 // maxInterned bounds the string table: namespaces and handlers are few (tens to hundreds);

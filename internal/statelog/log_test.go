@@ -1047,8 +1047,10 @@ func TestTransitionCapKeepsStartAndOpenClaim(t *testing.T) {
 		t.Errorf("dropped %v", s.Dropped)
 	}
 
-	// Nothing settled yet: nothing may be dropped, so the new transition is.
-	l2, _, _ := newLog(t, lim, defaultTiming())
+	// Nothing settled yet: rather than lose the new transition's count (§7: every
+	// recognised, non-duplicate transition counts), the entity is settled at once and then
+	// its oldest droppable transition goes (not the start, not the open claim).
+	l2, rec2, _ := newLog(t, lim, defaultTiming())
 	sts := add(l2,
 		stepO("y", "", "none", "pending", 0),
 		stepO("y", "", "pending", "enqueued", 1_000),
@@ -1056,12 +1058,17 @@ func TestTransitionCapKeepsStartAndOpenClaim(t *testing.T) {
 		stepW("y", "", "in_progress", "enqueued_for_orchestration", 3_000, "", ""),
 		stepO("y", "", "enqueued_for_orchestration", "complete", 4_000),
 	)
-	if sts[4] != Dropped || l2.Get(tasker.KindStep, "y").Len() != 4 {
+	if sts[4] != Added || l2.Get(tasker.KindStep, "y").Len() != 4 {
 		t.Errorf("status %v len %d", sts[4], l2.Get(tasker.KindStep, "y").Len())
 	}
 	if s := l2.TakeStats(); s.Dropped[tasker.KindStep] != 1 {
 		t.Errorf("dropped %v", s.Dropped)
 	}
+	l2.SettleAll()
+	if n := len(rec2.of("T ")); n != 5 {
+		t.Errorf("%d of 5 transitions counted", n)
+	}
+	sameMultiset(t, "attempt", rec2.of("A "), []string{"A y #1 success ns= h="})
 }
 
 // ---- Stamps (§6): the processor reads the log at pass time --------------------------------
@@ -1298,13 +1305,22 @@ func TestCloseSettlesEverything(t *testing.T) {
 			}
 			add(l, xs...)
 			clk.Advance(time.Second)
+			var held [3]int64
+			for k := range l.entities {
+				held[k.Kind]++
+			}
 			l.Close()
 			sameMultiset(t, "close", rec.facts, lifecycleFacts())
 			if l.Len() != 0 {
 				t.Errorf("%d entities left", l.Len())
 			}
-			if st := l.TakeStats(); st.Evicted != [3][NumEvictReasons]int64{} {
-				t.Errorf("shutdown is not an eviction to count: %v", st.Evicted)
+			// Everything evicted is counted with its reason (§5), shutdown included.
+			var want [3][NumEvictReasons]int64
+			for k, n := range held {
+				want[k][EvictShutdown] = n
+			}
+			if st := l.TakeStats(); st.Evicted != want || held[tasker.KindTask] == 0 || held[tasker.KindStep] == 0 {
+				t.Errorf("evicted %v, want %v", st.Evicted, want)
 			}
 		})
 	}
@@ -1407,4 +1423,156 @@ func TestServiceInstancesAreBounded(t *testing.T) {
 	if st := l.TakeStats(); st.SourcesEvicted != maxSources {
 		t.Errorf("evicted %d idle instances, want %d", st.SourcesEvicted, maxSources)
 	}
+}
+
+// ---- Regressions found in review -----------------------------------------------------------
+
+// §5 "Equal times: the chain decides, then arrival." Two transitions of one step from one
+// service, at the same telemetry time, arrive in reverse order.
+func TestEqualTimesOneServiceChainDecides(t *testing.T) {
+	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+	add(l,
+		stepW("x", "", "enqueued", "in_progress", 10_000, "", ""), // arrives first
+		stepW("x", "", "pending", "enqueued", 10_000, "", ""),     // same time, arrives second
+		stepW("x", "", "in_progress", "complete", 20_000, "", ""),
+	)
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	sameMultiset(t, "durations", rec.of("D "), []string{
+		"D step x enqueued 0.000000 ns= h=",    // pending>enqueued then enqueued>in_progress, equal times
+		"D step x in_progress 0.010000 ns= h=", // 20_000 − 10_000
+	})
+}
+
+// Same, as the processor sees it (§6 stamps, settle window 0).
+func TestEqualTimesOneServiceStamps(t *testing.T) {
+	clk := clockwork.NewFakeClock()
+	l := New[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk, nil)
+	a := stepW("x", "", "enqueued", "in_progress", 10_000, "", "").T()
+	b := stepW("x", "", "pending", "enqueued", 10_000, "", "").T()
+	ra, _ := l.Add(&a, struct{}{})
+	l.Add(&b, struct{}{})
+	s := l.Stamps(ra)
+	if !s.HasStateSeconds {
+		t.Errorf("enqueued>in_progress: no tasker.state.duration though pending>enqueued at the same time is known: %+v", s)
+	}
+}
+
+// §5/§7: an attempt closes "counted once" at the step's next closing transition; every
+// fact exactly once. A late claim that lands between an already counted claim and its close
+// must not make that close count a second attempt.
+func TestLateClaimDoesNotCountTheCloseTwice(t *testing.T) {
+	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+	add(l,
+		stepW("x", "", "enqueued", "in_progress", 10_000, "", ""),
+		stepW("x", "", "in_progress", "complete", 30_000, "", ""),
+	)
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	first := rec.of("A ")
+	rec.take()
+	add(l, stepW("x", "", "enqueued", "in_progress", 20_000, "", "")) // late
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	second := rec.of("A ")
+	if n := len(first) + len(second); n != 1 {
+		t.Errorf("one closing transition (in_progress>complete) gave %d attempts: %v then %v", n, first, second)
+	}
+}
+
+// §5 retention: "a step, once its task is terminal, since a step's error is not terminal".
+// A completed step of a still-running task is not finished: it outlives the grace period.
+func TestStepFinishedOnlyWithItsTask(t *testing.T) {
+	l, _, clk := newLog(t, DefaultLimits(), defaultTiming())
+	add(l,
+		task("T", "none", "pending", 0, ""),
+		task("T", "pending", "initializing", 1_000, ""),
+		stepO("x", "T", "none", "pending", 1_000),
+		stepW("x", "T", "pending", "in_progress", 2_000, "", ""),
+		stepW("x", "T", "in_progress", "complete", 3_000, "", ""),
+	)
+	clk.Advance(6 * time.Minute)
+	l.Expire()
+	if l.Get(tasker.KindStep, "x") == nil {
+		st := l.TakeStats()
+		t.Errorf("step x evicted (%v) while its task T is still running", st.Evicted[tasker.KindStep])
+	}
+}
+
+// §5: "A value directly on a carrier wins for that transition".
+func TestDirectNamespaceWinsOverLaterLink(t *testing.T) {
+	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+	l.Learn(transition.Hint{TaskID: "T", Namespace: "billing"})
+	// The step's transition carries namespace "payments" itself; its task is not known yet.
+	add(l, stepW("x", "", "none", "pending", 0, "payments", ""))
+	// A later span links x to T.
+	l.Learn(transition.Hint{TaskID: "T", StepID: "x"})
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	sameMultiset(t, "transitions", rec.of("T "), []string{
+		"T step x none>pending ev= inv=false ns=payments h=",
+	})
+}
+
+// §7: "Every recognised transition that is not a duplicate counts in state_transitions".
+// A burst of transitions of one entity within the settle window overflows its log: the
+// entity is settled at once, so that every transition is still counted.
+func TestOverflowWithinSettleWindowCountsEveryTransition(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxTransitionsPerEntity = 4
+	l, rec, clk := newLog(t, lim, defaultTiming())
+	st := add(l,
+		task("T", "none", "pending", 0, ""),
+		task("T", "pending", "initializing", 1_000, ""),
+		task("T", "initializing", "enqueuing_steps", 2_000, ""),
+		task("T", "enqueuing_steps", "steps_in_process", 3_000, ""),
+		task("T", "steps_in_process", "evaluating_results", 4_000, ""),
+	)
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	l.SettleAll()
+	if n := len(rec.of("T ")); n != 5 {
+		t.Errorf("5 recognised, non-duplicate transitions; %d counted (statuses %v)", n, st)
+	}
+}
+
+// §5: "an overflowing log drops its oldest settled transitions but keeps its start". A task
+// whose none-transition never arrived starts at pending → initializing (§5, completion);
+// overflow must keep it, so that the completion is still measured.
+func TestOverflowKeepsTheFallbackStart(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxTransitionsPerEntity = 4
+	l, rec, clk := newLog(t, lim, defaultTiming())
+	xs := []tr{
+		task("T", "pending", "initializing", 0, ""),
+		task("T", "initializing", "enqueuing_steps", 1_000, ""),
+		task("T", "enqueuing_steps", "steps_in_process", 2_000, ""),
+		task("T", "steps_in_process", "evaluating_results", 3_000, ""),
+		task("T", "evaluating_results", "enqueuing_steps", 4_000, ""),
+		task("T", "enqueuing_steps", "steps_in_process", 5_000, ""),
+		task("T", "steps_in_process", "complete", 6_000, ""),
+	}
+	for _, x := range xs {
+		add(l, x)
+		clk.Advance(31 * time.Second)
+		l.Settle()
+	}
+	sameMultiset(t, "completion", rec.of("C "), []string{"C T complete 0.006000 ns="})
+}
+
+// Variant at a step's creation: none>pending and pending>enqueued share a timestamp and
+// arrive in reverse order.
+func TestEqualTimesAtCreation(t *testing.T) {
+	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+	add(l,
+		stepO("x", "", "pending", "enqueued", 10_000),
+		stepO("x", "", "none", "pending", 10_000),
+		stepW("x", "", "enqueued", "in_progress", 20_000, "", ""),
+	)
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	sameMultiset(t, "durations", rec.of("D "), []string{
+		"D step x pending 0.000000 ns= h=",
+		"D step x enqueued 0.010000 ns= h=",
+	})
 }
