@@ -9,19 +9,19 @@ import (
 // entity returns the tracked entity for k, creating it (and making room) if needed, and
 // marks it most recently used.
 func (l *Log[P]) entity(k Key, now int64) *Entity[P] {
-	if e, ok := l.entities[k]; ok {
+	if e, ok := l.entities[k.Kind][k.ID]; ok {
 		e.lastSeen = now
 		l.lruMoveFront(e)
 		return e
 	}
-	if len(l.entities) >= l.limits.MaxEntities {
+	if l.Len() >= l.limits.MaxEntities {
 		l.Expire()
-		for len(l.entities) >= l.limits.MaxEntities && l.lruTail != nil {
+		for l.Len() >= l.limits.MaxEntities && l.lruTail != nil {
 			l.evict(l.lruTail, EvictCapacity, now)
 		}
 	}
 	e := &Entity[P]{Key: Key{k.Kind, strings.Clone(k.ID)}, lastSeen: now}
-	l.entities[e.Key] = e
+	l.entities[e.Kind][e.ID] = e
 	l.lruPushFront(e)
 	return e
 }
@@ -87,7 +87,7 @@ func (l *Log[P]) evict(e *Entity[P], why EvictReason, now int64) {
 		l.derive(e, now, true)
 	}
 	e.gone = true
-	delete(l.entities, e.Key)
+	delete(l.entities[e.Kind], e.ID)
 	l.lruRemove(e)
 	if e.inFinished {
 		l.finRemove(e)

@@ -101,7 +101,9 @@ type Log[P any] struct {
 	clock  clockwork.Clock
 	sink   Sink[P]
 
-	entities map[Key]*Entity[P]
+	// entities holds the tasks and the steps, a map of each by id (a string key hashes
+	// faster than a struct).
+	entities [3]map[string]*Entity[P]
 	lruHead  *Entity[P]
 	lruTail  *Entity[P]
 	finHead  *Entity[P]
@@ -132,14 +134,16 @@ func New[P any](limits Limits, timing Timing, clock clockwork.Clock, sink Sink[P
 		timing:   timing,
 		clock:    clock,
 		sink:     sink,
-		entities: make(map[Key]*Entity[P]),
+		entities: [3]map[string]*Entity[P]{tasker.KindTask: {}, tasker.KindStep: {}},
 		sources:  make(map[transition.Source]*sourceEntry),
 		strs:     newInterner(maxInterned),
 	}
 }
 
 // Len returns the number of tracked entities.
-func (l *Log[P]) Len() int { return len(l.entities) }
+func (l *Log[P]) Len() int {
+	return len(l.entities[tasker.KindTask]) + len(l.entities[tasker.KindStep])
+}
 
 // TakeStats returns the counters since the last call and resets them.
 func (l *Log[P]) TakeStats() Stats {
@@ -150,7 +154,7 @@ func (l *Log[P]) TakeStats() Stats {
 }
 
 // Get returns the entity, or nil.
-func (l *Log[P]) Get(k tasker.Kind, id string) *Entity[P] { return l.entities[Key{k, id}] }
+func (l *Log[P]) Get(k tasker.Kind, id string) *Entity[P] { return l.entities[k][id] }
 
 // Status is the outcome of Add.
 type Status uint8
@@ -281,7 +285,7 @@ func (l *Log[P]) taskOf(s *Entity[P]) *Entity[P] {
 		return nil
 	}
 	if s.task == nil || s.task.gone {
-		s.task = l.entities[Key{tasker.KindTask, s.TaskID}]
+		s.task = l.entities[tasker.KindTask][s.TaskID]
 	}
 	return s.task
 }

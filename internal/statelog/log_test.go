@@ -1306,8 +1306,8 @@ func TestCloseSettlesEverything(t *testing.T) {
 			add(l, xs...)
 			clk.Advance(time.Second)
 			var held [3]int64
-			for k := range l.entities {
-				held[k.Kind]++
+			for k, m := range l.entities {
+				held[k] = int64(len(m))
 			}
 			l.Close()
 			sameMultiset(t, "close", rec.facts, lifecycleFacts())

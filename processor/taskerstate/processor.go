@@ -2,6 +2,7 @@ package taskerstate // import "github.com/tasker-systems/otelcol-tasker/processo
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
@@ -18,6 +19,9 @@ import (
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 	"github.com/tasker-systems/otelcol-tasker/processor/taskerstate/internal/metadata"
 )
+
+// stampPrefix starts every attribute of the stamp contract.
+const stampPrefix = "tasker."
 
 // The stamp contract (§6): attribute names written on transition spans and events.
 const (
@@ -129,8 +133,9 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	b.Reset()
 	p.extractor.Extract(td, b)
 	p.log.Expire()
+	var tally batchTally
 	if len(b.Transitions) == 0 && len(b.Hints) == 0 && b.Problems == (transition.Counts{}) {
-		p.record(ctx, 0) // evictions
+		p.record(ctx, &tally) // evictions
 		return td, nil
 	}
 
@@ -143,27 +148,32 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 		p.refs = append(p.refs, ref)
 		p.statuses = append(p.statuses, st)
 	}
-	var clashes int64
 	for i := range b.Transitions {
 		t := &b.Transitions[i]
 		if p.statuses[i] == statelog.Dropped {
-			p.telemetry.ProcessorTaskerStateTransitionsUnrecognised.Add(ctx, 1, p.problems[t.Kind][problemLogFull])
+			tally.logFull[t.Kind]++
 			continue
 		}
-		p.telemetry.ProcessorTaskerStateTransitions.Add(ctx, 1, p.kindAttrs[t.Kind])
-		clashes += p.stamp(ctx, t, p.log.Stamps(p.refs[i]), p.statuses[i] == statelog.Duplicate)
+		tally.recognised[t.Kind]++
+		p.stamp(t, p.log.Stamps(p.refs[i]), p.statuses[i] == statelog.Duplicate, &tally)
 	}
-	p.record(ctx, clashes)
+	p.record(ctx, &tally)
 	return td, nil
 }
 
-// stamp writes the §6 attributes onto the transition's carrier; it returns how many were
-// not written because the attribute already existed.
-func (p *stateProcessor) stamp(ctx context.Context, t *transition.Transition, s statelog.Stamps, duplicate bool) int64 {
+// batchTally counts a batch's outcomes, so that the telemetry is updated once a batch.
+type batchTally struct {
+	recognised, invalid, logFull [3]int64
+	clashes                      int64
+}
+
+// stamp writes the §6 attributes onto the transition's carrier, tallying invalid moves and
+// the stamps not written because the attribute already existed.
+func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, duplicate bool, tally *batchTally) {
 	m := tasker.MachineOf(t.Kind)
 	// One growth of the attribute slice for all the stamps, not one per stamp.
 	t.Attrs.EnsureCapacity(t.Attrs.Len() + maxStamps)
-	w := stamper{attrs: t.Attrs}
+	w := newStamper(t.Attrs)
 	if ev := m.EventName(t.From, t.To); ev != "" {
 		w.str(AttrEventName, ev)
 	}
@@ -186,18 +196,29 @@ func (p *stateProcessor) stamp(ctx context.Context, t *transition.Transition, s 
 		}
 	}
 	if !m.Valid(t.From, t.To) {
-		p.telemetry.ProcessorTaskerStateTransitionsInvalid.Add(ctx, 1, p.kindAttrs[t.Kind])
+		tally.invalid[t.Kind]++
 		w.bool(AttrInvalid)
 	}
 	if duplicate {
 		w.bool(AttrDuplicate)
 	}
-	return w.clashes
+	tally.clashes += w.clashes
 }
 
 // record adds the batch's problems and the log's counters to the component's telemetry.
-func (p *stateProcessor) record(ctx context.Context, clashes int64) {
+func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 	tb := p.telemetry
+	for k := range p.kindAttrs {
+		if n := tally.recognised[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitions.Add(ctx, n, p.kindAttrs[k])
+		}
+		if n := tally.invalid[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitionsInvalid.Add(ctx, n, p.kindAttrs[k])
+		}
+		if n := tally.logFull[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitionsUnrecognised.Add(ctx, n, p.problems[k][problemLogFull])
+		}
+	}
 	for k := range p.batch.Problems {
 		for r, n := range p.batch.Problems[k] {
 			if n > 0 {
@@ -219,8 +240,8 @@ func (p *stateProcessor) record(ctx context.Context, clashes int64) {
 			}
 		}
 	}
-	if clashes > 0 {
-		tb.ProcessorTaskerStateStampClashes.Add(ctx, clashes)
+	if tally.clashes > 0 {
+		tb.ProcessorTaskerStateStampClashes.Add(ctx, tally.clashes)
 	}
 	if s.SourcesEvicted > 0 {
 		tb.ProcessorTaskerStateLookupTableEvictions.Add(ctx, s.SourcesEvicted, p.tables[tableSources])
@@ -232,11 +253,28 @@ func (p *stateProcessor) record(ctx context.Context, clashes int64) {
 
 // stamper adds attributes without ever overwriting one that is present.
 type stamper struct {
-	attrs   pcommon.Map
-	clashes int64
+	attrs pcommon.Map
+	// anyStamp: the carrier already holds a tasker.* attribute, so each stamp must look
+	// before it writes; most carriers hold none, and one pass tells.
+	anyStamp bool
+	clashes  int64
+}
+
+func newStamper(attrs pcommon.Map) stamper {
+	w := stamper{attrs: attrs}
+	for k := range attrs.All() {
+		if strings.HasPrefix(k, stampPrefix) {
+			w.anyStamp = true
+			break
+		}
+	}
+	return w
 }
 
 func (w *stamper) free(key string) bool {
+	if !w.anyStamp {
+		return true
+	}
 	if _, ok := w.attrs.Get(key); ok {
 		w.clashes++
 		return false
