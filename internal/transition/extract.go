@@ -93,7 +93,6 @@ func (b *Batch) Reset() {
 // Extractor finds transitions and hints. It holds only configuration and is safe for
 // concurrent use.
 type Extractor struct {
-	keys Keys
 	time TimeSource
 	// byLen indexes every configured key by its length, so that one pass over a map's
 	// attributes finds all meanings with a comparison or two per attribute.
@@ -123,11 +122,8 @@ type keyRef struct {
 
 // NewExtractor returns an extractor for the given keys and transition-span time.
 func NewExtractor(keys Keys, ts TimeSource) *Extractor {
-	x := &Extractor{keys: keys, time: ts}
-	for m, list := range [numMeanings][]string{
-		mFrom: keys.FromState, mTo: keys.ToState, mTask: keys.TaskID, mStep: keys.StepID,
-		mNamespace: keys.Namespace, mCorrelation: keys.CorrelationID, mHandler: keys.Handler, mAttempt: keys.Attempt,
-	} {
+	x := &Extractor{time: ts}
+	for m, list := range keys.lists() {
 		for rank, k := range list {
 			for len(x.byLen) <= len(k) {
 				x.byLen = append(x.byLen, nil)

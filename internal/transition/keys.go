@@ -37,51 +37,39 @@ func DefaultKeys() Keys {
 	}
 }
 
+// meaningNames are the config keys of the meanings, in meaning order.
+var meaningNames = [numMeanings]string{
+	mFrom: "from_state", mTo: "to_state", mTask: "task_id", mStep: "step_id",
+	mNamespace: "namespace", mCorrelation: "correlation_id", mHandler: "handler", mAttempt: "attempt",
+}
+
+// lists returns the key lists by meaning.
+func (k *Keys) lists() [numMeanings][]string {
+	return [numMeanings][]string{
+		mFrom: k.FromState, mTo: k.ToState, mTask: k.TaskID, mStep: k.StepID,
+		mNamespace: k.Namespace, mCorrelation: k.CorrelationID, mHandler: k.Handler, mAttempt: k.Attempt,
+	}
+}
+
 // Validate checks that every meaning has at least one non-empty key. prefix is the config
 // path of the Keys block (e.g. "attributes"), so errors name the full key.
 func (k *Keys) Validate(prefix string) error {
 	var errs []error
-	for _, f := range []struct {
-		name string
-		keys []string
-	}{
-		{"from_state", k.FromState}, {"to_state", k.ToState}, {"task_id", k.TaskID}, {"step_id", k.StepID},
-		{"namespace", k.Namespace}, {"correlation_id", k.CorrelationID}, {"handler", k.Handler}, {"attempt", k.Attempt},
-	} {
-		key := prefix + "::" + f.name
-		if len(f.keys) == 0 {
-			errs = append(errs, fmt.Errorf("%s: the list of attribute keys is empty; name at least one key, e.g. %q, or remove the setting to use the default", key, defaultFor(f.name)))
+	defaults := DefaultKeys()
+	defaultLists := defaults.lists()
+	for m, keys := range k.lists() {
+		key := prefix + "::" + meaningNames[m]
+		if len(keys) == 0 {
+			errs = append(errs, fmt.Errorf("%s: the list of attribute keys is empty; name at least one key, e.g. %q, or remove the setting to use the default", key, defaultLists[m][0]))
 			continue
 		}
-		for i, a := range f.keys {
+		for i, a := range keys {
 			if strings.TrimSpace(a) == "" {
 				errs = append(errs, fmt.Errorf("%s[%d]: attribute key is empty; remove it or name an attribute key", key, i))
 			}
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func defaultFor(meaning string) string {
-	d := DefaultKeys()
-	switch meaning {
-	case "from_state":
-		return d.FromState[0]
-	case "to_state":
-		return d.ToState[0]
-	case "task_id":
-		return d.TaskID[0]
-	case "step_id":
-		return d.StepID[0]
-	case "namespace":
-		return d.Namespace[0]
-	case "correlation_id":
-		return d.CorrelationID[0]
-	case "handler":
-		return d.Handler[0]
-	default:
-		return d.Attempt[0]
-	}
 }
 
 // TimeSource says which timestamp of a transition span is the moment of the transition.
