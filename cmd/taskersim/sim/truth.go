@@ -283,10 +283,10 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 		}
 	}
 	for m, acc := range counters {
-		t.Counters[m] = sortedCounters(acc)
+		t.Counters[m] = sortedSeries(acc)
 	}
 	for m, acc := range hists {
-		t.Histograms[m] = sortedHists(acc)
+		t.Histograms[m] = sortedSeries(acc)
 	}
 	seen := map[string]bool{}
 	for _, s := range p.Spans {
@@ -363,26 +363,14 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 	return t
 }
 
-func sortedCounters(acc counterAcc) []CounterSeries {
+// sortedSeries returns an accumulator's series in the order of their keys.
+func sortedSeries[S any](acc map[string]*S) []S {
 	keys := make([]string, 0, len(acc))
 	for k := range acc {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make([]CounterSeries, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, *acc[k])
-	}
-	return out
-}
-
-func sortedHists(acc histAcc) []HistogramSeries {
-	keys := make([]string, 0, len(acc))
-	for k := range acc {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]HistogramSeries, 0, len(keys))
+	out := make([]S, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, *acc[k])
 	}
