@@ -207,10 +207,11 @@ func (c *taskerState) extra(td ptrace.Traces, t *transition.Transition) []string
 			out[i] = strings.Clone(t.CorrelationID)
 			continue
 		}
+		// Cloned like the correlation id: the value outlives the batch in the log and series.
 		if v, ok := t.Attrs.Get(name); ok {
-			out[i] = v.AsString()
+			out[i] = strings.Clone(v.AsString())
 		} else if v, ok := res.Get(name); ok {
-			out[i] = v.AsString()
+			out[i] = strings.Clone(v.AsString())
 		}
 	}
 	return out
