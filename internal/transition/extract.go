@@ -94,9 +94,18 @@ func (b *Batch) Reset() {
 // concurrent use.
 type Extractor struct {
 	time TimeSource
-	// byLen indexes every configured key by its length, so that one pass over a map's
-	// attributes finds all meanings with a comparison or two per attribute.
-	byLen [][]keyRef
+	// index holds every configured key in a small table hashed on the key's length, first
+	// and last byte, so that one pass over a map's attributes finds all meanings with about
+	// one comparison per attribute (several default keys share a length).
+	index [][]keyRef
+}
+
+// indexSize is the number of slots of the key index: a power of two, well above the
+// number of keys a configuration names.
+const indexSize = 64
+
+func slot(k string) int {
+	return (len(k)*7 + int(k[0])*3 + int(k[len(k)-1])) & (indexSize - 1)
 }
 
 // meaning is what an attribute key stands for.
@@ -122,13 +131,13 @@ type keyRef struct {
 
 // NewExtractor returns an extractor for the given keys and transition-span time.
 func NewExtractor(keys Keys, ts TimeSource) *Extractor {
-	x := &Extractor{time: ts}
+	x := &Extractor{time: ts, index: make([][]keyRef, indexSize)}
 	for m, list := range keys.lists() {
 		for rank, k := range list {
-			for len(x.byLen) <= len(k) {
-				x.byLen = append(x.byLen, nil)
+			if k == "" {
+				continue // Validate refuses it; an empty key never matches an attribute
 			}
-			x.byLen[len(k)] = append(x.byLen[len(k)], keyRef{key: k, m: meaning(m), rank: uint8(min(rank, 254))})
+			x.index[slot(k)] = append(x.index[slot(k)], keyRef{key: k, m: meaning(m), rank: uint8(min(rank, 254))})
 		}
 	}
 	return x
@@ -152,10 +161,10 @@ func (f *found) states() bool { return f.rank[mFrom] != 0 && f.rank[mTo] != 0 }
 func (x *Extractor) scan(m pcommon.Map, f *found) {
 	*f = found{}
 	for k, v := range m.All() {
-		if len(k) >= len(x.byLen) {
+		if k == "" {
 			continue
 		}
-		for _, r := range x.byLen[len(k)] {
+		for _, r := range x.index[slot(k)] {
 			if r.key != k {
 				continue
 			}
