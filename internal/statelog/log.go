@@ -184,7 +184,7 @@ func (r Ref[P]) Entity() *Entity[P] {
 // the original.
 func (l *Log[P]) Add(t *transition.Transition, data P) (Ref[P], Status) {
 	now := l.clock.Now().UnixNano()
-	e := l.entity(Key{t.Kind, t.ID}, now)
+	e := l.entity(Key{t.Kind, t.ID}, now, true)
 	if t.TaskID != "" && t.Kind == tasker.KindStep {
 		l.setTask(e, t.TaskID, now)
 	}
@@ -255,7 +255,7 @@ func (l *Log[P]) Learn(h transition.Hint) {
 		if h.Handler == "" && h.TaskID == "" && h.Namespace == "" {
 			return
 		}
-		s := l.entity(Key{tasker.KindStep, h.StepID}, now)
+		s := l.entity(Key{tasker.KindStep, h.StepID}, now, false)
 		if h.Handler != "" {
 			l.learnHandler(s, h.Handler)
 		}
@@ -268,7 +268,7 @@ func (l *Log[P]) Learn(h transition.Hint) {
 		return
 	}
 	if h.TaskID != "" && h.Namespace != "" {
-		l.learnNamespace(l.entity(Key{tasker.KindTask, h.TaskID}, now), h.Namespace)
+		l.learnNamespace(l.entity(Key{tasker.KindTask, h.TaskID}, now, false), h.Namespace)
 	}
 }
 
@@ -315,7 +315,7 @@ func (l *Log[P]) setTask(s *Entity[P], taskID string, now int64) {
 		return
 	}
 	s.TaskID = strings.Clone(taskID)
-	t := l.entity(Key{tasker.KindTask, s.TaskID}, now)
+	t := l.entity(Key{tasker.KindTask, s.TaskID}, now, false)
 	if s.gone { // making room for the task evicted the step itself
 		return
 	}
