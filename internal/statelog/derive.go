@@ -72,11 +72,10 @@ func (l *Log[P]) SettleAll() {
 
 // order returns the entity's transitions in effective order (§5), as indexes into entries:
 // telemetry time; equal times, the chain decides, then arrival. Clock skew exists only between
-// services, so where a transition does not chain onto the one before it, two corrections are
-// tried, each only across services and within the maximum clock skew (or at equal times):
-// the one before may belong after it (a clock behind: the pair is swapped), or a later
-// transition that does chain moves up (a clock ahead). Transitions of one service keep their
-// time order.
+// services: where a transition does not chain onto the one before it, a later one from
+// another service that does, less than the maximum clock skew later (or at an equal time),
+// moves up. Transitions of one service keep their time order; a chain that still breaks is a
+// gap.
 func (l *Log[P]) order(e *Entity[P]) []int {
 	ord := l.scratch[:0]
 	for i := range e.entries {
@@ -85,14 +84,25 @@ func (l *Log[P]) order(e *Entity[P]) []int {
 	ents := e.entries
 	skew := int64(l.timing.MaxClockSkew)
 	m := tasker.MachineOf(e.Kind)
+	// Equal times: the chain decides, then arrival. Entries of equal time are held in
+	// arrival order; each run of them is put in chain order first.
+	for i := 0; i < len(ord); {
+		j := i + 1
+		for j < len(ord) && ents[ord[j]].Time == ents[ord[i]].Time {
+			j++
+		}
+		if j-i > 1 && j-i <= maxTieRun {
+			var before *Entry[P]
+			if i > 0 {
+				before = &ents[ord[i-1]]
+			}
+			chainTies(m, ents, ord[i:j], before)
+		}
+		i = j
+	}
 	for i := 1; i < len(ord); i++ {
 		prev, cur := &ents[ord[i-1]], &ents[ord[i]]
 		if chains(m, prev.To, cur.From) {
-			continue
-		}
-		if gap := int64(cur.Time) - int64(prev.Time); (gap == 0 || prev.source != cur.source && gap < skew) &&
-			chains(m, cur.To, prev.From) && (i == 1 || chains(m, ents[ord[i-2]].To, cur.From)) {
-			ord[i-1], ord[i] = ord[i], ord[i-1]
 			continue
 		}
 		prevTo := m.Canonical(prev.To)
@@ -116,6 +126,46 @@ func (l *Log[P]) order(e *Entity[P]) []int {
 	}
 	l.scratch = ord
 	return ord
+}
+
+// maxTieRun bounds the transitions of one entity at one telemetry time that chainTies puts
+// in chain order (its cost grows with the cube of the run); Tasker's own runs are two or
+// three long, and longer ones are left to the pairwise corrections of order.
+const maxTieRun = 16
+
+// chainTies orders run, transitions of equal time in arrival order, by their chain: at each
+// position the first that chains onto the transition before it (before, for the first
+// position, may be nil), else the first that no other remaining one leads into (the head of
+// a chain), else the first; the others keep their arrival order.
+func chainTies[P any](m *tasker.Machine, ents []Entry[P], run []int, before *Entry[P]) {
+	for k := range run {
+		if k > 0 {
+			before = &ents[run[k-1]]
+		}
+		pick := -1
+		if before != nil {
+			for c := k; c < len(run); c++ {
+				if chains(m, before.To, ents[run[c]].From) {
+					pick = c
+					break
+				}
+			}
+		}
+		for c := k; c < len(run) && pick < 0; c++ {
+			head := true
+			for o := k; o < len(run) && head; o++ {
+				head = o == c || !chains(m, ents[run[o]].To, ents[run[c]].From)
+			}
+			if head {
+				pick = c
+			}
+		}
+		if pick > k {
+			moved := run[pick]
+			copy(run[k+1:pick+1], run[k:pick])
+			run[k] = moved
+		}
+	}
 }
 
 // sourceBetween reports whether any of the transitions in span came from source src.

@@ -525,9 +525,10 @@ func TestSkewBetweenServicesIsReordered(t *testing.T) {
 }
 
 // A worker clock behind the orchestration's: the claim (worker) is stamped 300 µs before the
-// enqueue (orchestration) it follows. The pair is put back in chain order across services;
-// the negative gap counts as 0 and as skew. The same pair from one service stays as it is.
-func TestSkewClockBehindSwapsThePair(t *testing.T) {
+// enqueue (orchestration) it follows. The claim does not chain onto none>pending, and the
+// enqueue, from another service and less than the skew later, does: it moves up (§5); the
+// negative gap counts as 0 and as skew. The same pair from one service stays as it is.
+func TestSkewClockBehindMovesTheEnqueueUp(t *testing.T) {
 	for _, sameService := range []bool{false, true} {
 		t.Run(fmt.Sprintf("same service=%v", sameService), func(t *testing.T) {
 			l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
@@ -1558,6 +1559,71 @@ func TestOverflowKeepsTheFallbackStart(t *testing.T) {
 		l.Settle()
 	}
 	sameMultiset(t, "completion", rec.of("C "), []string{"C T complete 0.006000 ns="})
+}
+
+// §5 "Equal times: the chain decides, then arrival", for runs longer than a pair: a step's
+// first four transitions share one telemetry time (one service), in every arrival order,
+// one batch or one transition per batch; and the same run after an earlier transition that
+// it continues. Every order gives the same durations.
+func TestEqualTimesLongerRunsChainDecides(t *testing.T) {
+	run := []tr{
+		stepO("x", "", "none", "pending", 10_000),
+		stepO("x", "", "pending", "enqueued", 10_000),
+		stepO("x", "", "enqueued", "in_progress", 10_000),
+		stepO("x", "", "in_progress", "enqueued_for_orchestration", 10_000),
+	}
+	last := stepO("x", "", "enqueued_for_orchestration", "complete", 30_000)
+	want := []string{
+		"D step x pending 0.000000 ns= h=",
+		"D step x enqueued 0.000000 ns= h=",
+		"D step x in_progress 0.000000 ns= h=",
+		"D step x enqueued_for_orchestration 0.020000 ns= h=",
+	}
+	for _, perm := range permutations(len(run)) {
+		for _, oneByOne := range []bool{false, true} {
+			l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+			for _, i := range perm {
+				add(l, run[i])
+				if oneByOne {
+					clk.Advance(time.Second)
+				}
+			}
+			add(l, last)
+			clk.Advance(31 * time.Second)
+			l.Settle()
+			sameMultiset(t, fmt.Sprintf("durations, arrival %v, one by one %v", perm, oneByOne), rec.of("D "), want)
+		}
+	}
+	// The run continues an earlier transition: the one that chains onto it comes first.
+	for _, perm := range permutations(3) {
+		l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
+		add(l, run[0])
+		for _, i := range perm {
+			add(l, stepO("x", "", run[i+1].from, run[i+1].to, 20_000))
+		}
+		clk.Advance(31 * time.Second)
+		l.Settle()
+		sameMultiset(t, fmt.Sprintf("durations after a start, arrival %v", perm), rec.of("D "), []string{
+			"D step x pending 0.010000 ns= h=",
+			"D step x enqueued 0.000000 ns= h=",
+			"D step x in_progress 0.000000 ns= h=",
+		})
+	}
+}
+
+// permutations returns every order of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // Variant at a step's creation: none>pending and pending>enqueued share a timestamp and
