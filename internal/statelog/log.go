@@ -47,6 +47,7 @@ type Entry[P any] struct {
 	seq     uint64
 	source  uint32
 	flags   uint8
+	stamped uint8 // which stamps the transition got when first read (stamp* bits)
 }
 
 // Entity is one task or step and its log.

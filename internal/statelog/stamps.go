@@ -20,8 +20,59 @@ type Stamps struct {
 	Attempt int
 }
 
-// Stamps reads what the log knows now about the referenced transition. The zero Stamps is
-// returned for an evicted entity.
+// stamp* bits record which stamps a transition got the first time it was read.
+const (
+	stampRead uint8 = 1 << iota
+	stampNamespace
+	stampHandler
+	stampState
+	stampTask
+	stampAttempt
+)
+
+func (s *Stamps) present() uint8 {
+	b := stampRead
+	if s.Namespace != "" {
+		b |= stampNamespace
+	}
+	if s.Handler != "" {
+		b |= stampHandler
+	}
+	if s.HasStateSeconds {
+		b |= stampState
+	}
+	if s.HasTaskSeconds {
+		b |= stampTask
+	}
+	if s.Attempt != 0 {
+		b |= stampAttempt
+	}
+	return b
+}
+
+// only drops the stamps that bits does not have.
+func (s *Stamps) only(bits uint8) {
+	if bits&stampNamespace == 0 {
+		s.Namespace = ""
+	}
+	if bits&stampHandler == 0 {
+		s.Handler = ""
+	}
+	if bits&stampState == 0 {
+		s.StateSeconds, s.HasStateSeconds = 0, false
+	}
+	if bits&stampTask == 0 {
+		s.TaskSeconds, s.HasTaskSeconds = 0, false
+	}
+	if bits&stampAttempt == 0 {
+		s.Attempt = 0
+	}
+}
+
+// Stamps reads what the log knows now about the referenced transition. The first read is
+// the original's; a later one (its duplicate's, §6: "a duplicate otherwise gets the same
+// stamps as the original") gets no stamp the original did not, even if the log has learned
+// it since. The zero Stamps is returned for an evicted entity.
 func (l *Log[P]) Stamps(r Ref[P]) Stamps {
 	e := r.Entity()
 	if e == nil {
@@ -58,6 +109,11 @@ func (l *Log[P]) Stamps(r Ref[P]) Stamps {
 				s.HasTaskSeconds = true
 			}
 		}
+	}
+	if x.stamped == 0 {
+		x.stamped = s.present()
+	} else {
+		s.only(x.stamped)
 	}
 	return s
 }

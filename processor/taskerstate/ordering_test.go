@@ -154,3 +154,24 @@ func TestSkewStampsInArrivalOrder(t *testing.T) {
 		}
 	}
 }
+
+// §6 tasker.transition.duplicate: "only when this exact transition was already seen; a
+// duplicate otherwise gets the same stamps as the original". A step's pending → enqueued
+// passes before its none → pending and before anything names its namespace and handler;
+// both arrive, then the pending → enqueued again (an exporter's retry). The repeat is marked
+// duplicate and carries what the original carried, not what the log has learned since.
+func TestDuplicateGetsTheOriginalsStamps(t *testing.T) {
+	first, learn, retry := ptrace.NewTraces(), ptrace.NewTraces(), ptrace.NewTraces()
+	orig := orderStepSpan(first, "tasker-orchestration", "S", "T", "pending", "enqueued", 20*ms)
+	orderStepSpan(learn, "tasker-orchestration", "S", "T", "none", "pending", 10*ms)
+	orderSpan(learn, "tasker-worker", "worker.step_execution", 30*ms, map[string]any{
+		"step_uuid": "S", "task_uuid": "T", "namespace": "payments", "step_name": "charge"})
+	dup := orderStepSpan(retry, "tasker-orchestration", "S", "T", "pending", "enqueued", 20*ms)
+	orderRun(t, first, learn, retry)
+
+	want := orderStamps(orig.Attributes())
+	assert.Equal(t, map[string]any{"tasker.entity.kind": "step", "tasker.event.name": "step.enqueue_requested"}, want,
+		"the original passed before anything about the step but its own transition was known")
+	want["tasker.transition.duplicate"] = true
+	assert.Equal(t, want, orderStamps(dup.Attributes()))
+}
