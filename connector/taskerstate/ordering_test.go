@@ -1,6 +1,7 @@
 package taskerstate
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -55,4 +56,50 @@ func TestSkewRepairOnlyMovesALaterTransitionUp(t *testing.T) {
 	}, durations, "only the time in enqueued_for_orchestration is derivable; the rest are gaps (§5)")
 	// The attempt is unaffected: claim 1.0 s, next closing transition complete 6.0 s.
 	assert.Equal(t, int64(1), pts[orch+"|tasker.step.attempts|attempt_number=1,handler_name=h,namespace=n,outcome=success"].value)
+}
+
+// §7: "A fact derived from two transitions (a time in state, an attempt, a completion)
+// belongs to the resource of the later one in telemetry time." The worker's clock is 3 ms
+// behind: its claim (97 ms) is stamped before the orchestration's enqueue (100 ms) that it
+// follows. The time in enqueued (0 s after the skew correction) is derived from the pair, and
+// the later of the two in telemetry time is the enqueue: it belongs to the orchestration,
+// although the claim comes second in the corrected order.
+func TestSkewCorrectedFactBelongsToTheLaterInTelemetryTime(t *testing.T) {
+	h := newHarness(t, testConfig())
+	b := newTraces()
+	w := b.resource(worker, "w1")
+	ws := b.span(w, "worker.step_execution", 1, 90, 700, map[string]any{
+		"step_uuid": "S", "task_uuid": "T", "namespace": "n", "step_name": "h"})
+	stepEvent(ws, "S", "T", "enqueued", "in_progress", 97, nil)
+	stepEvent(ws, "S", "T", "in_progress", "enqueued_for_orchestration", 500, nil)
+	o := b.resource(orch, "o1")
+	os := b.span(o, "enqueue_ready_steps", 1, 0, 700, map[string]any{"task_uuid": "T"})
+	stepEvent(os, "S", "T", "none", "pending", 0, nil)
+	stepEvent(os, "S", "T", "pending", "enqueued", 100, nil)
+	stepEvent(os, "S", "T", "enqueued_for_orchestration", "complete", 600, nil)
+	h.consume(b.td)
+	pts := flatten(t, h.shutdown())
+
+	got := map[string]float64{}
+	for k, p := range pts {
+		if p.count > 0 && strings.Contains(k, "|tasker.step.state_duration|") {
+			got[k] = p.sum
+		}
+	}
+	d := "|tasker.step.state_duration|namespace=n,state="
+	assert.Equal(t, map[string]float64{
+		orch + d + "pending":                    0.100, // none→pending 0 ms, pending→enqueued 100 ms
+		orch + d + "enqueued":                   0,     // pending→enqueued 100 ms (later), the claim 97 ms
+		worker + d + "in_progress":              0.403, // the claim 97 ms, in_progress→EFO 500 ms
+		orch + d + "enqueued_for_orchestration": 0.100, // 500 ms, EFO→complete 600 ms
+	}, roundAll(got))
+	assert.Equal(t, int64(1), pts[orch+"|tasker.step.attempts|attempt_number=1,handler_name=h,namespace=n,outcome=success"].value,
+		"the attempt closes at 600 ms on the orchestration, after the claim")
+}
+
+func roundAll(m map[string]float64) map[string]float64 {
+	for k, v := range m {
+		m[k] = math.Round(v*1e6) / 1e6
+	}
+	return m
 }

@@ -18,8 +18,9 @@ const (
 	FactCompletion
 )
 
-// Fact is one derived fact. Entry is the transition it belongs to: the later one of a pair
-// (§7: a fact derived from two transitions belongs to the resource of the later one).
+// Fact is one derived fact. Entry is the transition it belongs to: of a pair, the later one
+// in telemetry time (§7: a fact derived from two transitions belongs to the resource of the
+// later one in telemetry time).
 type Fact[P any] struct {
 	Type   FactType
 	Entity *Entity[P]
@@ -168,6 +169,16 @@ func chainTies[P any](m *tasker.Machine, ents []Entry[P], run []int, before *Ent
 	}
 }
 
+// laterOf returns the later of a fact's two transitions in telemetry time, the one the fact
+// belongs to (§7); the second in effective order when their times are equal. They differ
+// only where clock skew was corrected.
+func laterOf[P any](first, second *Entry[P]) *Entry[P] {
+	if first.Time > second.Time {
+		return first
+	}
+	return second
+}
+
 // sourceBetween reports whether any of the transitions in span came from source src.
 func sourceBetween[P any](ents []Entry[P], span []int, src uint32) bool {
 	for _, i := range span {
@@ -255,7 +266,7 @@ func (l *Log[P]) derive(e *Entity[P], now int64, force bool) {
 			l.stats.Skewed[e.Kind]++
 		}
 		f.State, f.Seconds = m.Canonical(c.From), secs
-		emit(FactStateDuration, c)
+		emit(FactStateDuration, laterOf(p, c))
 	}
 
 	if e.Kind == tasker.KindStep {
@@ -298,7 +309,7 @@ func (l *Log[P]) deriveAttempts(e *Entity[P], ord []int, f *Fact[P], emit func(F
 		}
 		x.flags |= flagClosedAttempt
 		f.Ordinal, f.Outcome = ordinal, outcome
-		emit(FactAttempt, x)
+		emit(FactAttempt, laterOf(claim, x))
 	}
 }
 
@@ -316,7 +327,7 @@ func (l *Log[P]) deriveCompletion(e *Entity[P], ord []int, f *Fact[P], emit func
 		e.completionDone = true
 		secs, _ := seconds(uint64(x.Time), uint64(start.Time))
 		f.State, f.Seconds = m.Canonical(x.To), secs
-		emit(FactCompletion, x)
+		emit(FactCompletion, laterOf(start, x))
 		return
 	}
 }
