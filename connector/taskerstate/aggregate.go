@@ -234,7 +234,7 @@ func (a *aggregator) add(id metricID, f *statelog.Fact[payload], vals []string, 
 		s.count++
 	}
 	if a.exemplars > 0 {
-		e := exemplar{traceID: p.traceID, spanID: p.spanID, correlation: f.Entity.CorrelationID, value: value, time: f.Entry.Time}
+		e := exemplar{traceID: p.traceID, spanID: p.spanID, correlation: f.Entity.Correlation(), value: value, time: f.Entry.Time}
 		if len(s.ex) < a.exemplars {
 			s.ex = append(s.ex, e)
 		} else {

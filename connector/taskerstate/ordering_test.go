@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The order §5 gives a log that breaks its chain, as the connector's metrics show it
@@ -102,4 +103,28 @@ func roundAll(m map[string]float64) map[string]float64 {
 		m[k] = math.Round(v*1e6) / 1e6
 	}
 	return m
+}
+
+// §7: "correlation_id is a request id: one per task. [...] It travels as an exemplar on the
+// points it contributed to". A step's transitions that do not carry it themselves take their
+// task's.
+func TestStepExemplarsCarryTheTasksCorrelationID(t *testing.T) {
+	h := newHarness(t, testConfig())
+	b := newTraces()
+	o := b.resource(orch, "o1")
+	b.taskSpan(o, 1, "T", "payments", "C-T", "none", "pending", 0)
+	os := b.span(o, "enqueue_ready_steps", 1, 0, 700, map[string]any{"task_uuid": "T"})
+	stepEvent(os, "S", "T", "none", "pending", 10, nil)
+	stepEvent(os, "S", "T", "pending", "enqueued", 20, nil)
+	h.consume(b.td)
+	pts := flatten(t, h.shutdown())
+
+	p, ok := pts[orch+"|tasker.step.state_transitions|event_name=step.enqueue_requested,from_state=pending,namespace=payments,to_state=enqueued"]
+	require.True(t, ok, "series missing: %v", values(pts))
+	require.NotEmpty(t, p.exs)
+	for _, e := range p.exs {
+		c, ok := e.FilteredAttributes().Get("correlation_id")
+		assert.True(t, ok)
+		assert.Equal(t, "C-T", c.Str())
+	}
 }

@@ -74,6 +74,15 @@ type Entity[P any] struct {
 	inFinished   bool
 }
 
+// Correlation returns the entity's correlation id (a request id, one per task): its own, else,
+// for a step, its task's; "" when neither is known.
+func (e *Entity[P]) Correlation() string {
+	if e.CorrelationID == "" && e.task != nil && !e.task.gone {
+		return e.task.CorrelationID
+	}
+	return e.CorrelationID
+}
+
 // Len returns the number of transitions the entity's log holds.
 func (e *Entity[P]) Len() int { return len(e.entries) }
 
