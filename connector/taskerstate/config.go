@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -141,6 +140,19 @@ func (c *Config) Validate() error {
 	if c.FlushInterval <= 0 {
 		add(fmt.Errorf("flush_interval: must be a positive duration, got %s; use a value such as 15s", c.FlushInterval))
 	}
+	add(statelog.CheckUnit("settle_window", c.SettleWindow, 30*time.Second))
+	add(statelog.CheckUnit("max_clock_skew", c.MaxClockSkew, time.Second))
+	add(statelog.CheckUnit("flush_interval", c.FlushInterval, 15*time.Second))
+	add(statelog.CheckUnit("series_expiry", c.SeriesExpiry, 10*time.Minute))
+	// An entity leaves the log (and is settled at once) after idle_ttl, or finished_grace
+	// after it finished: a transition arriving later, still within the settle window of its
+	// neighbours, would start a new log and miss its facts.
+	if c.SettleWindow > 0 && c.Limits.IdleTTL > 0 && c.Limits.IdleTTL <= c.SettleWindow {
+		add(fmt.Errorf("limits::idle_ttl: %s is not longer than settle_window %s, so entities would leave the log before their transitions settle; raise limits::idle_ttl (default %s) or shorten settle_window", c.Limits.IdleTTL, c.SettleWindow, statelog.DefaultLimits().IdleTTL))
+	}
+	if c.SettleWindow > 0 && c.Limits.FinishedGrace > 0 && c.Limits.FinishedGrace < c.SettleWindow {
+		add(fmt.Errorf("limits::finished_grace: %s is shorter than settle_window %s, so a finished entity would leave the log before a late transition of it settles; raise limits::finished_grace (default %s) or shorten settle_window", c.Limits.FinishedGrace, c.SettleWindow, statelog.DefaultLimits().FinishedGrace))
+	}
 	switch strings.ToLower(c.AggregationTemporality) {
 	case TemporalityCumulative, TemporalityDelta:
 	default:
@@ -155,22 +167,55 @@ func (c *Config) Validate() error {
 		add(fmt.Errorf("cardinality_limit: must not be negative, got %d; use 0 for no limit, or a limit such as 2000", c.CardinalityLimit))
 	}
 	add(c.Histogram.validate())
-	if c.Exemplars.Enabled && c.Exemplars.MaxPerDataPoint <= 0 {
-		add(fmt.Errorf("exemplars::max_per_data_point: must be positive when exemplars are enabled, got %d; use a value such as 5, or set exemplars::enabled to false", c.Exemplars.MaxPerDataPoint))
+	if c.Exemplars.Enabled && (c.Exemplars.MaxPerDataPoint <= 0 || c.Exemplars.MaxPerDataPoint > maxExemplarsPerPoint) {
+		add(fmt.Errorf("exemplars::max_per_data_point: must be between 1 and %d when exemplars are enabled (each point keeps that many), got %d; use a value such as 5, or set exemplars::enabled to false", maxExemplarsPerPoint, c.Exemplars.MaxPerDataPoint))
+	}
+	if len(c.ResourceKeyAttributes) == 0 {
+		add(errors.New("resource_key_attributes: empty, so the metrics would have no resource attributes (the prometheus exporter makes job of service.name); name at least one, such as [service.name]"))
 	}
 	add(validateNames("resource_key_attributes", c.ResourceKeyAttributes))
 	add(validateNames("extra_dimensions", c.ExtraDimensions))
 	for i, d := range c.ExtraDimensions {
-		if slices.Contains(reservedDimensions, d) {
-			add(fmt.Errorf("extra_dimensions[%d]: %q is already an attribute of the metrics; remove it", i, d))
+		if r, ok := reservedLabel(d); ok {
+			add(fmt.Errorf("extra_dimensions[%d]: %q would be the label %q, which the metrics already have or Prometheus reserves; remove it, or copy the attribute to another name", i, d, r))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// reservedDimensions are the attribute names the metrics already carry.
+// maxExemplarsPerPoint bounds exemplars::max_per_data_point: each series keeps that many.
+const maxExemplarsPerPoint = 100
+
+// reservedDimensions are the attribute names the metrics already carry, and the labels the
+// prometheus exporter or Prometheus itself put on every series.
 var reservedDimensions = []string{
 	"namespace", "from_state", "to_state", "event_name", "state", "outcome", "handler_name", "attempt_number", "entity", overflowKey,
+	"le", "quantile", "job", "instance",
+}
+
+// reservedLabel reports whether the attribute name d becomes, as a Prometheus label (every
+// character other than a letter, digit or underscore turned into an underscore), one that
+// is reserved; it returns that label.
+func reservedLabel(d string) (string, bool) {
+	label := promLabel(d)
+	if strings.HasPrefix(label, "__") {
+		return label, true
+	}
+	for _, r := range reservedDimensions {
+		if label == promLabel(r) {
+			return label, true
+		}
+	}
+	return "", false
+}
+
+func promLabel(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)
 }
 
 func validateNames(key string, names []string) error {

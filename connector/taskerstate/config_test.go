@@ -93,8 +93,17 @@ func TestConfigInvalid(t *testing.T) {
 		"short_expiry":       "series_expiry: 5s is shorter than flush_interval 15s",
 		"empty_keys":         "attributes::task_id: the list of attribute keys is empty",
 		"bad_limits":         "limits::max_entities: must be at least 2",
-		"reserved_dimension": `extra_dimensions[0]: "namespace" is already an attribute`,
-		"bad_exemplars":      "exemplars::max_per_data_point: must be positive",
+		"reserved_dimension": `extra_dimensions[0]: "namespace" would be the label "namespace", which the metrics already have`,
+		"bad_exemplars":      "exemplars::max_per_data_point: must be between 1 and 100",
+		// A number without a unit is nanoseconds in YAML.
+		"unitless_settle_window":           "settle_window: 30ns is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as 30s",
+		"unitless_idle_ttl":                "limits::idle_ttl: 7.2µs is under a millisecond",
+		"idle_ttl_within_settle_window":    "limits::idle_ttl: 10s is not longer than settle_window 30s",
+		"grace_within_settle_window":       "limits::finished_grace: 1m0s is shorter than settle_window 2m0s",
+		"no_resource_keys":                 "resource_key_attributes: empty",
+		"dimension_becomes_reserved_label": `extra_dimensions[0]: "from.state" would be the label "from_state"`,
+		"dimension_le":                     `extra_dimensions[0]: "le" would be the label "le"`,
+		"too_many_exemplars":               "exemplars::max_per_data_point: must be between 1 and 100 when exemplars are enabled (each point keeps that many), got 100000000",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

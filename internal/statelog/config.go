@@ -53,7 +53,20 @@ func (l *Limits) Validate(prefix string) error {
 	if l.FinishedGrace <= 0 {
 		errs = append(errs, fmt.Errorf("%s::finished_grace: must be a positive duration, got %s; set one longer than your exporters' retries, such as %s", prefix, l.FinishedGrace, DefaultLimits().FinishedGrace))
 	}
+	errs = append(errs,
+		CheckUnit(prefix+"::idle_ttl", l.IdleTTL, DefaultLimits().IdleTTL),
+		CheckUnit(prefix+"::finished_grace", l.FinishedGrace, DefaultLimits().FinishedGrace))
 	return errors.Join(errs...)
+}
+
+// CheckUnit catches a duration written without its unit: YAML's `30` is 30 ns. Every
+// duration of these components is at least a millisecond when meant; a positive one under
+// that is refused with the hint to write the unit, e.g. example.
+func CheckUnit(key string, d, example time.Duration) error {
+	if d > 0 && d < time.Millisecond {
+		return fmt.Errorf("%s: %s is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as %s", key, d, example)
+	}
+	return nil
 }
 
 // Timing says when transitions are settled and how much clock skew is tolerated.

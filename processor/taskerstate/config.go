@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	if c.MaxClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("max_clock_skew: must not be negative, got %s; use 0 to trust every clock, or a small duration such as 1s", c.MaxClockSkew))
 	}
+	errs = append(errs, statelog.CheckUnit("max_clock_skew", c.MaxClockSkew, time.Second))
 	return errors.Join(errs...)
 }
 

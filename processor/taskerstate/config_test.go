@@ -46,6 +46,11 @@ func TestLoadConfig(t *testing.T) {
 		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},
 		{name: "bad_time", wantErr: []string{"transition_time", `"middle"`, `use "end"`}},
 		{name: "bad_limits", wantErr: []string{"max_clock_skew", "limits::max_entities", "limits::idle_ttl", "set a cap such as"}},
+		// YAML numbers without a unit are nanoseconds.
+		{name: "unitless_durations", wantErr: []string{
+			"max_clock_skew: 1ns is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as 1s",
+			"limits::finished_grace: 300ns is under a millisecond", "such as 5m0s",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
