@@ -6,7 +6,7 @@ export OTELCOL_TASKER_CACHE := $(CACHE)
 
 COMPONENT_DIRS := processor/taskerstate connector/taskerstate
 
-.PHONY: all generate lint unit test bench tidy
+.PHONY: all generate lint unit test bench
 
 all: lint unit
 
