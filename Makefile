@@ -22,8 +22,8 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 # The test command of the README and .ci/run: lint, unit and component tests (race
-# detector on), then the end-to-end tests against real Prometheus and Jaeger.
-test: lint unit e2e
+# detector on), the deploy/ checks, then the end-to-end tests against real Prometheus and Jaeger.
+test: lint unit check-deploy e2e
 
 # Speed and memory figures: the processor per span, the entity log per entity, and the
 # connector beside contrib's span_metrics (bench/ is its own module).
