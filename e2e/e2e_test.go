@@ -62,6 +62,10 @@ func startStack(t *testing.T) stack {
 	jaegerBin := env(t, "JAEGER_BIN", "")
 	jaegerCfg := env(t, "JAEGER_CONFIG", "../deploy/jaeger.yaml")
 	promBin := env(t, "PROMETHEUS_BIN", "/usr/bin/prometheus")
+	rules, err := filepath.Abs(env(t, "PROMETHEUS_RULES", rulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	p := freePorts(t, 14)
 	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), prometheus: addr(p[7]), jaegerQuery: addr(p[10]), telemetry: addr(p[6])}
@@ -91,9 +95,12 @@ func startStack(t *testing.T) stack {
 	waitHTTP(t, collector, "http://"+addr(p[3])+"/", time.Minute)
 
 	promCfg := filepath.Join(dir, "prometheus.yml")
+	// The rules of deploy/prometheus are loaded as a user would load them; the collector's own
+	// telemetry is scraped too, for the rules and panels that use it.
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: ['%s']
 scrape_configs:
   - job_name: otelcol-tasker
     honor_labels: true
@@ -101,7 +108,12 @@ scrape_configs:
     scrape_timeout: 1s
     static_configs:
       - targets: ['%s']
-`, st.promExport)
+  - job_name: otelcol-tasker-self
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ['%s']
+`, rules, st.promExport, st.telemetry)
 	if err := os.WriteFile(promCfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +355,14 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s = %v, want %v", name, got, want)
 			}
 		}
+	})
+
+	t.Run("deploy/prometheus rules load, evaluate and return data", func(t *testing.T) {
+		checkDeployRules(ctx, t, prom)
+	})
+
+	t.Run("deploy/grafana dashboard queries run", func(t *testing.T) {
+		checkDashboard(ctx, t, prom)
 	})
 
 	var traces map[string][]span
