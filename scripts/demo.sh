@@ -62,16 +62,21 @@ wait_http() {
   exit 1
 }
 
+telemetry_ep=${TASKER_TELEMETRY_HOST:-127.0.0.1}:${TASKER_TELEMETRY_PORT:-8888}
 cat >"$work/prometheus.yml" <<EOF
 global:
   scrape_interval: 5s
   evaluation_interval: 5s
+rule_files: ['$PWD/deploy/prometheus/rules.yaml']
 scrape_configs:
   - job_name: otelcol-tasker
     honor_labels: true
     scrape_interval: 2s
     static_configs:
       - targets: ['$metrics_ep']
+  - job_name: otelcol-tasker-self
+    static_configs:
+      - targets: ['$telemetry_ep']
 EOF
 
 start jaeger "$jaeger" --config deploy/jaeger.yaml
@@ -92,7 +97,8 @@ otelcol-tasker demo is running (logs and the simulator's ground truth in $work)
   Tasker simulator  -> OTLP $otlp_ep -> otelcol-tasker (tasker_state processor + connector)
   Jaeger UI/API     http://$jaeger_ui   (UI assets are not bundled; the API answers, e.g.
                     http://$jaeger_ui/api/v3/services)
-  Prometheus        http://127.0.0.1:$prom_port/graph
+  Prometheus        http://127.0.0.1:$prom_port/graph   (deploy/prometheus/rules.yaml loaded:
+                    http://127.0.0.1:$prom_port/rules, /alerts)
   collector metrics http://$metrics_ep/metrics
 
 Metrics appear once transitions have settled (TASKER_SETTLE_WINDOW=$TASKER_SETTLE_WINDOW) and been
