@@ -37,6 +37,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tasker-systems/otelcol-tasker/cmd/taskersim/sim"
 )
 
 const propSeeds = 200
@@ -46,6 +48,11 @@ var propBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 	1800, 3600, 7200, 14400}
 
 // ---- the contract's tables, written from §1–§3 ------------------------------------------
+//
+// Validity (§1–§2) and event names (§3) come from the simulator's model
+// (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName), which is written from the spec
+// without the project's internal packages for the same reason: the end-to-end ground truth.
+// The states and terminal sets below drive the generator.
 
 const (
 	propEFO   = "enqueued_for_orchestration"
@@ -58,75 +65,10 @@ var propTaskStates = []string{"pending", "initializing", "enqueuing_steps", "ste
 
 var propTaskTerminal = map[string]bool{"complete": true, "error": true, "cancelled": true, "resolved_manually": true}
 
-// §1: the first block of allowed task transitions (canonical states).
-var propTaskAllowed = map[string][]string{
-	"pending":                  {"initializing", "steps_in_process"},
-	"initializing":             {"enqueuing_steps", "waiting_for_dependencies"},
-	"enqueuing_steps":          {"steps_in_process"},
-	"steps_in_process":         {"evaluating_results", "waiting_for_retry"},
-	"evaluating_results":       {"enqueuing_steps", "waiting_for_dependencies"},
-	"waiting_for_dependencies": {"evaluating_results"},
-	"waiting_for_retry":        {"enqueuing_steps"},
-}
-
-// §1: "any non-terminal → complete, error, blocked_by_failures, cancelled, resolved_manually".
-var propTaskFromAnyNonTerminal = map[string]bool{"complete": true, "error": true, "blocked_by_failures": true,
-	"cancelled": true, "resolved_manually": true}
-
 var propStepStates = []string{"pending", "enqueued", "in_progress", propEFO, propEAEFO, "waiting_for_retry",
 	"complete", "error", "cancelled", "resolved_manually"}
 
 var propStepTerminal = map[string]bool{"complete": true, "cancelled": true, "resolved_manually": true}
-
-// §2.
-var propStepAllowed = map[string][]string{
-	"pending":           {"enqueued", "in_progress", "error", "waiting_for_retry", "cancelled"},
-	"enqueued":          {"in_progress", "error", "waiting_for_retry", "cancelled"},
-	"in_progress":       {propEFO, propEAEFO, "complete", "error", "waiting_for_retry", "cancelled"},
-	propEFO:             {"complete", "error", "cancelled"},
-	propEAEFO:           {"error", "complete", "waiting_for_retry", "cancelled"},
-	"waiting_for_retry": {"pending", "cancelled"},
-	"error":             {"pending", "cancelled"},
-}
-
-// §2: "any state, terminal ones included → complete (manual completion), resolved_manually".
-var propStepFromAny = map[string]bool{"complete": true, "resolved_manually": true}
-
-type propRow struct{ from, to, name string }
-
-// §3, in order; "_" matches any from-state, none included.
-var propTaskRows = []propRow{
-	{"pending", "initializing", "task.initialize_requested"},
-	{"initializing", "enqueuing_steps", "task.steps_discovery_completed"},
-	{"enqueuing_steps", "steps_in_process", "task.steps_enqueued"},
-	{"steps_in_process", "evaluating_results", "task.step_results_received"},
-	{"_", "waiting_for_dependencies", "task.awaiting_dependencies"},
-	{"waiting_for_dependencies", "evaluating_results", "task.dependencies_satisfied"},
-	{"_", "waiting_for_retry", "task.retry_backoff_started"},
-	{"_", "blocked_by_failures", "task.blocked_by_failures"},
-	{"_", "complete", "task.completed"},
-	{"_", "error", "task.failed"},
-	{"_", "cancelled", "task.cancelled"},
-	{"_", "resolved_manually", "task.resolved_manually"},
-	{"error", "pending", "task.retry_requested"},
-	{"waiting_for_retry", "pending", "task.retry_requested"},
-	{"_", "in_progress", "task.started"},
-}
-
-var propStepRows = []propRow{
-	{"pending", "enqueued", "step.enqueue_requested"},
-	{"enqueued", "in_progress", "step.execution_requested"},
-	{"_", "in_progress", "step.handle"},
-	{"_", propEFO, "step.enqueued_for_orchestration"},
-	{"_", propEAEFO, "step.enqueued_as_error_for_orchestration"},
-	{"_", "waiting_for_retry", "step.retry_requested"},
-	{"error", "pending", "step.retry_requested"},
-	{"waiting_for_retry", "pending", "step.retry_requested"},
-	{"_", "complete", "step.completed"},
-	{"_", "error", "step.failed"},
-	{"_", "cancelled", "step.cancelled"},
-	{"_", "resolved_manually", "step.resolved_manually"},
-}
 
 // propNorm: compared case-insensitively after trimming; an empty from-state is none.
 func propNorm(s string) string {
@@ -145,51 +87,6 @@ func propCanon(kind, s string) string {
 		return "steps_in_process"
 	}
 	return s
-}
-
-func propValid(kind, from, to string) bool {
-	from, to = propCanon(kind, from), propCanon(kind, to)
-	if from == "none" {
-		return true
-	}
-	if kind == "task" {
-		if propTaskTerminal[from] {
-			return false
-		}
-		if propTaskFromAnyNonTerminal[to] {
-			return true
-		}
-		for _, s := range propTaskAllowed[from] {
-			if s == to {
-				return true
-			}
-		}
-		return false
-	}
-	if propStepFromAny[to] {
-		return true
-	}
-	for _, s := range propStepAllowed[from] {
-		if s == to {
-			return true
-		}
-	}
-	return false
-}
-
-// propEventName applies §3 to the states as received (normalised, empty = none).
-func propEventName(kind, from, to string) string {
-	rows := propStepRows
-	if kind == "task" {
-		rows = propTaskRows
-	}
-	from, to = propNorm(from), propNorm(to)
-	for _, r := range rows {
-		if (r.from == "_" || r.from == from) && r.to == to {
-			return r.name
-		}
-	}
-	return ""
 }
 
 // propCloses: §7, a step attempt closes at complete (success), error or waiting_for_retry
@@ -307,7 +204,7 @@ func propInvalidMove(r *rand.Rand, kind, cur string) string {
 	}
 	var cands []string
 	for _, s := range states {
-		if s != propCanon(kind, cur) && !propValid(kind, cur, s) {
+		if s != propCanon(kind, cur) && !sim.Valid(kind, cur, s) {
 			cands = append(cands, s)
 		}
 	}
@@ -972,11 +869,11 @@ func propReference(w *propWorkload) propExpect {
 		for i, tr := range log {
 			from, to := propCanon(kind, tr.from), propCanon(kind, tr.to)
 			attrs := map[string]string{"namespace": ns, "from_state": from, "to_state": to}
-			if n := propEventName(kind, tr.from, tr.to); n != "" {
+			if n := sim.EventName(kind, tr.from, tr.to); n != "" {
 				attrs["event_name"] = n
 			}
 			e.count(tr.svc, "tasker."+kind+".state_transitions", attrs, tr.String())
-			if !propValid(kind, tr.from, tr.to) {
+			if !sim.Valid(kind, tr.from, tr.to) {
 				e.count(tr.svc, "tasker.transitions.invalid", map[string]string{"entity": kind, "from_state": from, "to_state": to}, tr.String())
 			}
 			if i > 0 && propCanon(kind, log[i-1].to) == from {

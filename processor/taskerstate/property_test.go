@@ -46,10 +46,14 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tasker-systems/otelcol-tasker/cmd/taskersim/sim"
 )
 
 // ---------------------------------------------------------------------------------------------
-// The reference: tables of §1–§3, written from the spec text.
+// The reference: tables of §1–§3, written from the spec text. Validity (§1–§2) and event names
+// (§3) are the simulator's (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName), written
+// from the spec without the project's internal packages for the same reason.
 
 const propNone = "" // the normalized "no previous state"
 
@@ -62,73 +66,14 @@ var propTaskStates = map[string]bool{
 
 var propTaskTerminal = map[string]bool{"complete": true, "error": true, "cancelled": true, "resolved_manually": true}
 
-// §1 allowed task transitions (first block); the "any non-terminal" row is in propValid.
-var propTaskAllowed = map[string][]string{
-	"pending":                  {"initializing", "steps_in_process"},
-	"initializing":             {"enqueuing_steps", "waiting_for_dependencies"},
-	"enqueuing_steps":          {"steps_in_process"},
-	"steps_in_process":         {"evaluating_results", "waiting_for_retry"},
-	"evaluating_results":       {"enqueuing_steps", "waiting_for_dependencies"},
-	"waiting_for_dependencies": {"evaluating_results"},
-	"waiting_for_retry":        {"enqueuing_steps"},
-}
-
-var propTaskAnyNonTerminal = map[string]bool{"complete": true, "error": true, "blocked_by_failures": true, "cancelled": true, "resolved_manually": true}
-
 var propStepStates = map[string]bool{
 	"pending": true, "enqueued": true, "in_progress": true, "enqueued_for_orchestration": true,
 	"enqueued_as_error_for_orchestration": true, "waiting_for_retry": true, "complete": true, "error": true,
 	"cancelled": true, "resolved_manually": true,
 }
 
-// §2 allowed step transitions; "any state → complete, resolved_manually" is in propValid.
-var propStepAllowed = map[string][]string{
-	"pending":                             {"enqueued", "in_progress", "error", "waiting_for_retry", "cancelled"},
-	"enqueued":                            {"in_progress", "error", "waiting_for_retry", "cancelled"},
-	"in_progress":                         {"enqueued_for_orchestration", "enqueued_as_error_for_orchestration", "complete", "error", "waiting_for_retry", "cancelled"},
-	"enqueued_for_orchestration":          {"complete", "error", "cancelled"},
-	"enqueued_as_error_for_orchestration": {"error", "complete", "waiting_for_retry", "cancelled"},
-	"waiting_for_retry":                   {"pending", "cancelled"},
-	"error":                               {"pending", "cancelled"},
-}
-
 // §7: the transitions that close an open attempt.
 var propClosing = map[string]bool{"complete": true, "error": true, "waiting_for_retry": true, "cancelled": true, "resolved_manually": true}
-
-type propEvRow struct{ from, to, name string } // from "_": any, none included
-
-var propTaskEvents = []propEvRow{
-	{"pending", "initializing", "task.initialize_requested"},
-	{"initializing", "enqueuing_steps", "task.steps_discovery_completed"},
-	{"enqueuing_steps", "steps_in_process", "task.steps_enqueued"},
-	{"steps_in_process", "evaluating_results", "task.step_results_received"},
-	{"_", "waiting_for_dependencies", "task.awaiting_dependencies"},
-	{"waiting_for_dependencies", "evaluating_results", "task.dependencies_satisfied"},
-	{"_", "waiting_for_retry", "task.retry_backoff_started"},
-	{"_", "blocked_by_failures", "task.blocked_by_failures"},
-	{"_", "complete", "task.completed"},
-	{"_", "error", "task.failed"},
-	{"_", "cancelled", "task.cancelled"},
-	{"_", "resolved_manually", "task.resolved_manually"},
-	{"error", "pending", "task.retry_requested"},
-	{"waiting_for_retry", "pending", "task.retry_requested"},
-	{"_", "in_progress", "task.started"},
-}
-
-var propStepEvents = []propEvRow{
-	{"pending", "enqueued", "step.enqueue_requested"},
-	{"enqueued", "in_progress", "step.execution_requested"},
-	{"_", "in_progress", "step.handle"},
-	{"_", "enqueued_for_orchestration", "step.enqueued_for_orchestration"},
-	{"_", "enqueued_as_error_for_orchestration", "step.enqueued_as_error_for_orchestration"},
-	{"_", "waiting_for_retry", "step.retry_requested"},
-	{"error", "pending", "step.retry_requested"},
-	{"waiting_for_retry", "pending", "step.retry_requested"},
-	{"_", "complete", "step.completed"},
-	{"_", "error", "step.failed"},
-	{"_", "cancelled", "step.cancelled"},
-	{"_", "resolved_manually", "step.resolved_manually"},
-}
 
 // propNorm: case-insensitive after trimming (§4); "none" and empty mean no previous state.
 func propNorm(s string) string {
@@ -139,46 +84,12 @@ func propNorm(s string) string {
 	return n
 }
 
-// propLegacy maps the task's legacy in_progress to steps_in_process (validity, durations).
+// propLegacy maps the task's legacy in_progress to steps_in_process (durations).
 func propLegacy(kind, s string) string {
 	if kind == "task" && s == "in_progress" {
 		return "steps_in_process"
 	}
 	return s
-}
-
-// propEventName: first matching row; the task's in_progress as received (§1, §3 row 15).
-func propEventName(kind, from, to string) string {
-	rows := propStepEvents
-	if kind == "task" {
-		rows = propTaskEvents
-	}
-	for _, r := range rows {
-		if (r.from == "_" || r.from == from) && r.to == to {
-			return r.name
-		}
-	}
-	return ""
-}
-
-func propValid(kind, from, to string) bool {
-	if from == propNone {
-		return true // none (first record) → any state
-	}
-	if kind == "task" {
-		from, to = propLegacy(kind, from), propLegacy(kind, to)
-		if propTaskTerminal[from] {
-			return false // nothing leaves a terminal state
-		}
-		if propTaskAnyNonTerminal[to] {
-			return true
-		}
-		return slices.Contains(propTaskAllowed[from], to)
-	}
-	if to == "complete" || to == "resolved_manually" {
-		return true
-	}
-	return slices.Contains(propStepAllowed[from], to)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +442,7 @@ func (r *propRef) maybe(m map[string]string, id, v string) {
 
 func (r *propRef) stamps(e *propEntry) map[string]any {
 	st := map[string]any{"tasker.entity.kind": e.kind}
-	if n := propEventName(e.kind, e.fromN, e.toN); n != "" {
+	if n := sim.EventName(e.kind, e.fromN, e.toN); n != "" {
 		st["tasker.event.name"] = n
 	}
 	task := e.task
@@ -637,7 +548,7 @@ func (r *propRef) stamps(e *propEntry) map[string]any {
 			r.cover["handler optional"]++
 		}
 	}
-	if !propValid(e.kind, e.fromN, e.toN) {
+	if !sim.Valid(e.kind, e.fromN, e.toN) {
 		st["tasker.transition.invalid"] = true
 	}
 	for k := range st {
@@ -1220,7 +1131,7 @@ func (g *propGen) task(ti *propTask, start time.Duration) {
 		// An invalid move (it chains), then an end.
 		var bad []string
 		for _, s := range []string{"pending", "initializing", "enqueuing_steps", "steps_in_process", "evaluating_results", "waiting_for_dependencies", "waiting_for_retry"} {
-			if !propValid("task", w.last, s) {
+			if !sim.Valid("task", w.last, s) {
 				bad = append(bad, s)
 			}
 		}
