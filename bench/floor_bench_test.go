@@ -9,6 +9,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
+// lifetimeBatches is how long an entity stays in a floor table: ~20 flushes of 16 batches,
+// 5 minutes at a 15 s flush (the finished grace).
+const lifetimeBatches = 320
+
 // floorEntry is the least an entity log must keep per transition to order it later: time
 // and the two states.
 type floorEntry struct {
@@ -16,9 +20,50 @@ type floorEntry struct {
 	from, to string
 }
 
-type floorEntity struct {
-	entries []floorEntry
-	born    int
+// readTransition reads, in one pass over its attributes, what a floor table needs of a
+// transition span: its entity's id (the step's, else the task's) and its states.
+func readTransition(s ptrace.Span) (id, from, to string) {
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case "step_uuid":
+			id = v.Str()
+		case "task_uuid":
+			if id == "" {
+				id = v.Str()
+			}
+		case "from_state":
+			from = v.Str()
+		case "to_state":
+			to = v.Str()
+		}
+	}
+	return id, from, to
+}
+
+// runFloor fills a floor table to its steady state (not measured), then times consume on one
+// renewed batch per iteration, and reports ns/span and the live entities at the end.
+func runFloor(b *testing.B, consume func(ptrace.Traces), live func() int) {
+	batches := make([]ptrace.Traces, rotation)
+	spansPer := 0
+	for i := range batches {
+		batches[i], spansPer = batch(i)
+	}
+	for i := range lifetimeBatches {
+		td := batches[i%rotation]
+		renew(td, -i-1)
+		consume(td)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		td := batches[(i+2)%rotation]
+		renew(td, i+2)
+		b.StartTimer()
+		consume(td)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPer), "ns/span")
+	b.ReportMetric(float64(live()), "live-entities")
 }
 
 // BenchmarkFloor measures the least work any implementation of the contract (§5: exact in
@@ -29,43 +74,22 @@ type floorEntity struct {
 // age out. span_metrics also reads the attributes and updates a map per span, but its map
 // holds a few hundred series that stay in cache.
 func BenchmarkFloor(b *testing.B) {
-	batches := make([]ptrace.Traces, rotation)
-	spansPer := 0
-	for i := range batches {
-		batches[i], spansPer = batch(i)
-	}
-	// entities live for ~20 flushes of 16 batches (5 minutes at a 15 s flush)
-	const lifetimeBatches = 320
-	live := map[string]*floorEntity{}
+	live := map[string]*[]floorEntry{}
 	var born [][]string // ids by the batch that created them, for ageing out
-	consume := func(td ptrace.Traces, gen int) {
+	consume := func(td ptrace.Traces) {
 		var ids []string
 		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		for i := 0; i < spans.Len(); i++ {
 			s := spans.At(i)
-			var id, from, to string
-			for k, v := range s.Attributes().All() {
-				switch k {
-				case "step_uuid":
-					id = v.Str()
-				case "task_uuid":
-					if id == "" {
-						id = v.Str()
-					}
-				case "from_state":
-					from = v.Str()
-				case "to_state":
-					to = v.Str()
-				}
-			}
+			id, from, to := readTransition(s)
 			e, ok := live[id]
 			if !ok {
-				e = &floorEntity{born: gen}
+				e = new([]floorEntry)
 				id = strings.Clone(id)
 				live[id] = e
 				ids = append(ids, id)
 			}
-			e.entries = append(e.entries, floorEntry{time: s.EndTimestamp(), from: from, to: to})
+			*e = append(*e, floorEntry{time: s.EndTimestamp(), from: from, to: to})
 		}
 		born = append(born, ids)
 		if len(born) > lifetimeBatches {
@@ -75,34 +99,13 @@ func BenchmarkFloor(b *testing.B) {
 			born = born[1:]
 		}
 	}
-	for i := range lifetimeBatches { // fill to the steady state, not measured
-		td := batches[i%rotation]
-		renew(td, -i-1)
-		consume(td, -i-1)
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer()
-		td := batches[(i+2)%rotation]
-		renew(td, i+2)
-		b.StartTimer()
-		consume(td, i)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPer), "ns/span")
-	b.ReportMetric(float64(len(live)), "live-entities")
+	runFloor(b, consume, func() int { return len(live) })
 }
 
 // BenchmarkFloorHashedIDs is BenchmarkFloor with the cheapest entity table we know: ids
 // hashed to 128 bits as the map key and entities in a pointer-free slab, so that neither
 // the key compare nor the garbage collector touches the id strings.
 func BenchmarkFloorHashedIDs(b *testing.B) {
-	batches := make([]ptrace.Traces, rotation)
-	spansPer := 0
-	for i := range batches {
-		batches[i], spansPer = batch(i)
-	}
-	const lifetimeBatches = 320
 	seed1, seed2 := maphash.MakeSeed(), maphash.MakeSeed()
 	type slabEntity struct {
 		entries [8]struct {
@@ -120,21 +123,7 @@ func BenchmarkFloorHashedIDs(b *testing.B) {
 		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		for i := 0; i < spans.Len(); i++ {
 			s := spans.At(i)
-			var id, from, to string
-			for k, v := range s.Attributes().All() {
-				switch k {
-				case "step_uuid":
-					id = v.Str()
-				case "task_uuid":
-					if id == "" {
-						id = v.Str()
-					}
-				case "from_state":
-					from = v.Str()
-				case "to_state":
-					to = v.Str()
-				}
-			}
+			id, from, to := readTransition(s)
 			key := [2]uint64{maphash.String(seed1, id), maphash.String(seed2, id)}
 			ix, ok := live[key]
 			if !ok {
@@ -164,20 +153,5 @@ func BenchmarkFloorHashedIDs(b *testing.B) {
 			born = born[1:]
 		}
 	}
-	for i := range lifetimeBatches {
-		td := batches[i%rotation]
-		renew(td, -i-1)
-		consume(td)
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer()
-		td := batches[(i+2)%rotation]
-		renew(td, i+2)
-		b.StartTimer()
-		consume(td)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPer), "ns/span")
-	b.ReportMetric(float64(len(live)), "live-entities")
+	runFloor(b, consume, func() int { return len(live) })
 }
