@@ -1,6 +1,9 @@
 package taskerstate
 
 import (
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
+	"strings"
+
 	"fmt"
 	"testing"
 	"time"
@@ -65,18 +68,30 @@ func TestCardinalityOverflow(t *testing.T) {
 
 	var regular, total int64
 	for k, p := range pts {
+		if !strings.HasPrefix(k, orch+"|tasker.task.state_transitions|") {
+			continue
+		}
 		total += p.value
 		if k != orch+"|tasker.task.state_transitions|otel.metric.overflow=true" {
 			regular++
 		}
 	}
+	// The live-state gauges are under the limit too: the five live tasks' series, two
+	// regular ones and the overflow series, which adds the counts up and keeps the oldest.
+	assert.Equal(t, int64(3), pts[orch+"|tasker.task.in_state|otel.metric.overflow=true"].value)
+	assert.Len(t, pts, 3*3, "three series of each of state_transitions, in_state and oldest_in_state_since")
+	assert.Equal(t, at(2).AsTime().Unix(), int64(pts[orch+"|tasker.task.oldest_in_state_since|otel.metric.overflow=true"].gauge))
 	assert.Equal(t, int64(2), regular, "exactly cardinality_limit regular series")
 	assert.Equal(t, int64(6), total, "every transition is counted somewhere")
 	assert.Equal(t, int64(2), pts[orch+created+"ns0,to_state=pending"].value)
 	assert.Equal(t, int64(3), pts[orch+"|tasker.task.state_transitions|otel.metric.overflow=true"].value)
 
+	// A gauge's points past the limit are counted at each flush that sets them: at 30 s and
+	// 45 s, three each.
 	metadatatest.AssertEqualConnectorTaskerStateOverflowedPoints(t, h.tel, []metricdata.DataPoint[int64]{
 		{Value: 3, Attributes: attribute.NewSet(attribute.String("metric", "tasker.task.state_transitions"))},
+		{Value: 6, Attributes: attribute.NewSet(attribute.String("metric", "tasker.task.in_state"))},
+		{Value: 6, Attributes: attribute.NewSet(attribute.String("metric", "tasker.task.oldest_in_state_since"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
 
@@ -190,6 +205,12 @@ func TestExponentialHistogram(t *testing.T) {
 	pts := flatten(t, h.ticks(3))
 	for k, want := range goldenHists {
 		p := pts[k]
+		if want.bounds != nil {
+			// attempt_count keeps its fixed explicit buckets
+			assert.Equal(t, pmetric.MetricTypeHistogram, p.kind, k)
+			assert.Equal(t, want.buckets, p.buckets, k)
+			continue
+		}
 		assert.Equal(t, pmetric.MetricTypeExponentialHistogram, p.kind, k)
 		assert.Equal(t, want.count, p.count, k)
 		assert.InDelta(t, want.sum, p.sum, 1e-9, k)
@@ -308,9 +329,10 @@ func TestSharding(t *testing.T) {
 		_, _ = fmt.Sscanf(replaceBars(k), "%s %s", &svc, &name)
 		names[name] = true
 	}
-	for _, d := range metricDefs {
-		if d.name != "tasker.transitions.invalid" {
-			assert.True(t, names[d.name], "workload has no %s", d.name)
+	for _, d := range series.Defs {
+		// Every task of the workload finishes, so nothing is live at the end.
+		if d.Name != "tasker.transitions.invalid" && d.Kind != series.Gauge {
+			assert.True(t, names[d.Name], "workload has no %s", d.Name)
 		}
 	}
 }

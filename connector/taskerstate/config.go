@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightstep/go-expohisto/structure"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -109,16 +112,28 @@ func createDefaultConfig() *Config {
 	}
 }
 
-// buckets returns the explicit bounds in effect.
-func (c *Config) buckets() []float64 {
-	if len(c.Histogram.Explicit.Buckets) > 0 {
-		return c.Histogram.Explicit.Buckets
+// seriesConfig is how the series aggregate under this configuration.
+func (c *Config) seriesConfig() series.Config {
+	sc := series.Config{
+		Bounds:           defaultBuckets,
+		Delta:            strings.EqualFold(c.AggregationTemporality, TemporalityDelta),
+		CardinalityLimit: c.CardinalityLimit,
+		Expiry:           int64(c.SeriesExpiry),
 	}
-	return defaultBuckets
+	if len(c.Histogram.Explicit.Buckets) > 0 {
+		sc.Bounds = c.Histogram.Explicit.Buckets
+	}
+	if e := c.Histogram.Exponential; e != nil {
+		sc.ExpoMaxSize = e.MaxSize
+		if sc.ExpoMaxSize == 0 {
+			sc.ExpoMaxSize = structure.DefaultMaxSize
+		}
+	}
+	if c.Exemplars.Enabled {
+		sc.Exemplars = c.Exemplars.MaxPerDataPoint
+	}
+	return sc
 }
-
-// delta reports whether delta temporality is configured.
-func (c *Config) delta() bool { return strings.EqualFold(c.AggregationTemporality, TemporalityDelta) }
 
 // Validate checks the configuration; each error names the key and the fix.
 func (c *Config) Validate() error {
@@ -188,10 +203,7 @@ const maxExemplarsPerPoint = 100
 
 // reservedDimensions are the attribute names the metrics already carry, and the labels the
 // prometheus exporter or Prometheus itself put on every series.
-var reservedDimensions = []string{
-	"namespace", "from_state", "to_state", "event_name", "state", "outcome", "handler_name", "attempt_number", "entity", overflowKey,
-	"le", "quantile", "job", "instance",
-}
+var reservedDimensions = append(series.ReservedAttrs(), series.OverflowKey, "le", "quantile", "job", "instance")
 
 // reservedLabel reports whether the attribute name d becomes, as a Prometheus label (every
 // character other than a letter, digit or underscore turned into an underscore), one that

@@ -44,10 +44,12 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Empty(t, cfg.ExtraDimensions)
 	assert.Nil(t, cfg.Histogram.Exponential)
 	// Defaults span a step hand-off (milliseconds) to a task waiting for hours.
-	b := cfg.buckets()
+	sc := cfg.seriesConfig()
+	b := sc.Bounds
 	assert.Equal(t, 0.005, b[0])
 	assert.Equal(t, 14400.0, b[len(b)-1])
-	assert.False(t, cfg.delta())
+	assert.False(t, sc.Delta)
+	assert.Equal(t, 5, sc.Exemplars)
 }
 
 func TestConfigFull(t *testing.T) {
@@ -62,7 +64,7 @@ func TestConfigFull(t *testing.T) {
 		SettleWindow:   45 * time.Second,
 		MaxClockSkew:   2 * time.Second,
 		Limits: statelog.Limits{
-			MaxEntities: 1000, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+			MaxEntities: 1000, MaxMemory: 96 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
 		},
 		FlushInterval:          30 * time.Second,
 		AggregationTemporality: TemporalityDelta,
@@ -74,7 +76,10 @@ func TestConfigFull(t *testing.T) {
 		ExtraDimensions:        []string{"correlation_id"},
 	}
 	assert.Equal(t, want, cfg)
-	assert.True(t, cfg.delta())
+	sc := cfg.seriesConfig()
+	assert.True(t, sc.Delta)
+	assert.Equal(t, []float64{0.1, 1, 10, 100}, sc.Bounds)
+	assert.Zero(t, sc.Exemplars)
 }
 
 func TestConfigExponential(t *testing.T) {

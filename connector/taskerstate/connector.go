@@ -3,7 +3,6 @@ package taskerstate // import "github.com/tasker-systems/otelcol-tasker/connecto
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
@@ -11,11 +10,10 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/points"
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -23,32 +21,28 @@ import (
 
 const scopeName = "github.com/tasker-systems/otelcol-tasker/connector/taskerstate"
 
-// maxResourceIdentities bounds the interned output-resource identities; past it, identities
-// are still made, just not shared.
-const maxResourceIdentities = 4096
-
 // taskerState is the tasker_state connector.
 type taskerState struct {
 	logger    *zap.Logger
 	cfg       *Config
 	next      consumer.Metrics
 	clock     clockwork.Clock
-	telemetry *metadata.TelemetryBuilder
+	telemetry *telemetry
 	extractor *transition.Extractor
 	batches   sync.Pool
+	build     points.Builder
 
+	// mu guards everything below: the entity log, the series and the tables the log's
+	// payloads refer to.
 	mu        sync.Mutex
 	log       *statelog.Log[payload]
-	agg       *aggregator
-	resources map[string]*resIdentity
-	resCache  []*resIdentity // per batch, by ResourceIndex
-	keyBuf    []byte
-	corrKeys  []string
-	// counters since the last flush, for the component's own telemetry
-	recognised [3]int64
-	problems   transition.Counts
+	sink      *sink
+	resources resources
+	extras    tuples
+	resCache  []uint32 // per batch, by ResourceIndex: resource id + 1 (0: not looked up)
+	extraBuf  []string
+	counts    batchCounts // since the last flush, for the component's own telemetry
 
-	flushMu  sync.Mutex // one flush at a time (ticker, shutdown)
 	ticker   clockwork.Ticker
 	done     chan struct{}
 	stopped  chan struct{}
@@ -58,8 +52,23 @@ type taskerState struct {
 	onFlush func()
 }
 
+// batchCounts tallies what arrived between flushes.
+type batchCounts struct {
+	recognised [tasker.NumKinds]int64
+	problems   transition.Counts
+}
+
+// payload is what the connector keeps with each transition in the entity log: no pointer,
+// so the garbage collector does not scan the log.
+type payload struct {
+	traceID pcommon.TraceID
+	spanID  pcommon.SpanID
+	res     uint32 // output resource (resources)
+	extra   uint32 // extra-dimension values (tuples), 0 when none are configured
+}
+
 func newTaskerState(set component.TelemetrySettings, logger *zap.Logger, cfg *Config, clock clockwork.Clock, next consumer.Metrics) (*taskerState, error) {
-	tb, err := metadata.NewTelemetryBuilder(set)
+	tel, err := newTelemetry(set)
 	if err != nil {
 		return nil, err
 	}
@@ -68,20 +77,16 @@ func newTaskerState(set component.TelemetrySettings, logger *zap.Logger, cfg *Co
 		cfg:       cfg,
 		next:      next,
 		clock:     clock,
-		telemetry: tb,
+		telemetry: tel,
 		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime),
-		resources: make(map[string]*resIdentity),
-		corrKeys:  cfg.Attributes.CorrelationID,
+		resources: newResources(cfg.ResourceKeyAttributes),
+		extras:    newTuples(),
 	}
 	c.batches.New = func() any { return new(transition.Batch) }
-	c.agg = newAggregator(cfg, pcommon.NewTimestampFromTime(clock.Now()))
-	c.agg.corrIsDim = -1
-	for i, d := range cfg.ExtraDimensions {
-		if slices.Contains(c.corrKeys, d) {
-			c.agg.corrIsDim = i
-		}
-	}
-	c.log = statelog.New[payload](cfg.Limits, statelog.Timing{SettleWindow: cfg.SettleWindow, MaxClockSkew: cfg.MaxClockSkew}, clock, c.agg)
+	correlationIsDim := slices.ContainsFunc(cfg.ExtraDimensions, func(d string) bool { return slices.Contains(cfg.Attributes.CorrelationID, d) })
+	c.build = points.Builder{Scope: scopeName, Resource: c.resources.write, ExtraDims: cfg.ExtraDimensions, CorrelationIsDim: correlationIsDim}
+	c.sink = &sink{table: series.New(cfg.seriesConfig(), pcommon.NewTimestampFromTime(clock.Now())), extras: &c.extras, exemplars: cfg.Exemplars.Enabled}
+	c.log = statelog.NewDeriving[payload](cfg.Limits, statelog.Timing{SettleWindow: cfg.SettleWindow, MaxClockSkew: cfg.MaxClockSkew}, clock, c.sink)
 	return c, nil
 }
 
@@ -93,8 +98,9 @@ func (*taskerState) Capabilities() consumer.Capabilities {
 // Start starts the flush ticker.
 func (c *taskerState) Start(ctx context.Context, _ component.Host) error {
 	c.logger.Info("Starting tasker_state connector",
-		zap.Duration("flush_interval", c.cfg.FlushInterval), zap.Duration("settle_window", c.cfg.SettleWindow),
-		zap.String("aggregation_temporality", c.cfg.AggregationTemporality))
+		zap.Stringer("flush_interval", c.cfg.FlushInterval), zap.Stringer("settle_window", c.cfg.SettleWindow),
+		zap.String("aggregation_temporality", c.cfg.AggregationTemporality),
+		zap.Int("max_entities", c.cfg.Limits.MaxEntities), zap.Stringer("max_memory", c.cfg.Limits.MaxMemory))
 	c.ticker = c.clock.NewTicker(c.cfg.FlushInterval)
 	c.done, c.stopped = make(chan struct{}), make(chan struct{})
 	// The context of Start must not be kept for the flushes; they use their own.
@@ -114,7 +120,8 @@ func (c *taskerState) Start(ctx context.Context, _ component.Host) error {
 }
 
 // Shutdown stops the ticker, settles everything the entity log holds and flushes, so that
-// the last interval is not lost.
+// the last interval is not lost. The ticker's goroutine has stopped before the last flush,
+// so flushes never overlap.
 func (c *taskerState) Shutdown(ctx context.Context) error {
 	c.shutOnce.Do(func() {
 		if c.ticker != nil {
@@ -123,7 +130,7 @@ func (c *taskerState) Shutdown(ctx context.Context) error {
 			<-c.stopped
 		}
 		c.flush(ctx, true)
-		c.telemetry.Shutdown()
+		c.telemetry.shutdown()
 	})
 	return nil
 }
@@ -136,28 +143,26 @@ func (c *taskerState) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 	c.extractor.Extract(td, b)
 
 	c.mu.Lock()
-	for k := range b.Problems {
-		for p := range b.Problems[k] {
-			c.problems[k][p] += b.Problems[k][p]
-		}
-	}
+	c.counts.problems.Add(&b.Problems)
 	if len(b.Transitions) > 0 || len(b.Hints) > 0 {
 		for i := range b.Hints {
 			c.log.Learn(b.Hints[i])
 		}
-		c.resCache = slices.Grow(c.resCache[:0], td.ResourceSpans().Len())[:td.ResourceSpans().Len()]
+		n := td.ResourceSpans().Len()
+		c.resCache = slices.Grow(c.resCache[:0], n)[:n]
 		clear(c.resCache)
 		for i := range b.Transitions {
 			t := &b.Transitions[i]
 			p := payload{res: c.resource(td, t.ResourceIndex), traceID: t.TraceID, spanID: t.SpanID}
 			if len(c.cfg.ExtraDimensions) > 0 {
-				p.extra = c.extra(td, t)
+				p.extra = c.extras.acquire(c.extra(td, t))
 			}
 			if _, st := c.log.Add(t, p); st == statelog.Added {
-				c.recognised[t.Kind]++
+				c.counts.recognised[t.Kind]++
+			} else {
+				c.extras.release(p.extra)
 			}
 		}
-		clear(c.resCache)
 	}
 	c.mu.Unlock()
 
@@ -165,84 +170,73 @@ func (c *taskerState) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 	return nil
 }
 
-// resource returns the output-resource identity of the batch's resource ri.
-func (c *taskerState) resource(td ptrace.Traces, ri int) *resIdentity {
-	if r := c.resCache[ri]; r != nil {
-		return r
+// resource returns the output-resource id of the batch's resource ri.
+func (c *taskerState) resource(td ptrace.Traces, ri int) uint32 {
+	if id := c.resCache[ri]; id != 0 {
+		return id - 1
 	}
-	attrs := td.ResourceSpans().At(ri).Resource().Attributes()
-	k := c.keyBuf[:0]
-	for _, name := range c.cfg.ResourceKeyAttributes {
-		if v, ok := attrs.Get(name); ok {
-			k = append(k, name...)
-			k = append(k, '=')
-			k = append(k, v.AsString()...)
-		}
-		k = append(k, 0)
-	}
-	c.keyBuf = k
-	r, ok := c.resources[string(k)]
-	if !ok {
-		r = &resIdentity{key: string(k), attrs: pcommon.NewMap()}
-		for _, name := range c.cfg.ResourceKeyAttributes {
-			if v, ok := attrs.Get(name); ok {
-				v.CopyTo(r.attrs.PutEmpty(name))
-			}
-		}
-		if len(c.resources) < maxResourceIdentities {
-			c.resources[r.key] = r
-		}
-	}
-	c.resCache[ri] = r
-	return r
+	id := c.resources.id(td.ResourceSpans().At(ri).Resource().Attributes())
+	c.resCache[ri] = id + 1
+	return id
 }
 
 // extra returns the values of the configured extra_dimensions for t: a correlation-id
-// dimension as the extractor found it, others from the carrier, then the resource.
+// dimension as the extractor found it, others from the carrier, then the resource. The
+// slice is reused: the tuple table copies what it keeps.
 func (c *taskerState) extra(td ptrace.Traces, t *transition.Transition) []string {
-	out := make([]string, len(c.cfg.ExtraDimensions))
+	out := c.extraBuf[:0]
 	res := td.ResourceSpans().At(t.ResourceIndex).Resource().Attributes()
-	for i, name := range c.cfg.ExtraDimensions {
-		if slices.Contains(c.corrKeys, name) && t.CorrelationID != "" {
-			out[i] = strings.Clone(t.CorrelationID)
-			continue
+	for _, name := range c.cfg.ExtraDimensions {
+		v := ""
+		if slices.Contains(c.cfg.Attributes.CorrelationID, name) && t.CorrelationID != "" {
+			v = t.CorrelationID
+		} else if a, ok := t.Attrs.Get(name); ok {
+			v = a.AsString()
+		} else if a, ok := res.Get(name); ok {
+			v = a.AsString()
 		}
-		// Cloned like the correlation id: the value outlives the batch in the log and series.
-		if v, ok := t.Attrs.Get(name); ok {
-			out[i] = strings.Clone(v.AsString())
-		} else if v, ok := res.Get(name); ok {
-			out[i] = strings.Clone(v.AsString())
-		}
+		out = append(out, v)
 	}
+	c.extraBuf = out
 	return out
 }
 
 // flush derives the facts of the transitions that have settled (all of them at shutdown),
-// evicts what the entity log no longer needs, and emits the metrics.
+// evicts what the entity log no longer needs, sets the live-state gauges and emits the
+// metrics.
 func (c *taskerState) flush(ctx context.Context, final bool) {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-
 	c.mu.Lock()
 	now := c.clock.Now()
-	c.agg.now = now.UnixNano()
+	c.sink.now = now.UnixNano()
 	if final {
 		c.log.SettleAll()
-		c.log.Close()
 	} else {
 		c.log.Settle()
 		c.log.Expire()
 	}
-	md, active := c.agg.build(now.UnixNano(), pcommon.NewTimestampFromTime(now), final)
-	stats := c.log.TakeStats()
-	tracked := int64(c.log.Len())
-	recognised, problems := c.recognised, c.problems
-	c.recognised, c.problems = [3]int64{}, transition.Counts{}
-	overflowed, exDropped, expired := c.agg.overflowed, c.agg.exDropped, c.agg.expired
-	c.agg.overflowed, c.agg.exDropped, c.agg.expired = [numMetrics]int64{}, [numMetrics]int64{}, [numMetrics]int64{}
+	c.sink.setLiveGauges(c.log)
+	if final {
+		c.log.Close()
+	}
+	table := c.sink.table
+	table.Expire(now.UnixNano())
+	ts := pcommon.NewTimestampFromTime(now)
+	md := c.build.Build(table, ts, final)
+	table.Flushed(ts)
+	st := flushStats{
+		log:       c.log.TakeStats(),
+		series:    table.TakeStats(),
+		active:    table.Active(),
+		tracked:   int64(c.log.Len()),
+		bytes:     c.log.Bytes(),
+		counts:    c.counts,
+		resources: c.resources.takeRefused(),
+		extras:    c.extras.takeRefused(),
+	}
+	c.counts = batchCounts{}
 	c.mu.Unlock()
 
-	c.record(ctx, &stats, tracked, recognised, &problems, active, overflowed, exDropped, expired)
+	c.telemetry.record(ctx, &st)
 	if md.DataPointCount() > 0 {
 		if err := c.next.ConsumeMetrics(ctx, md); err != nil {
 			c.logger.Error("Failed to hand on Tasker state metrics", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
@@ -251,65 +245,4 @@ func (c *taskerState) flush(ctx context.Context, final bool) {
 	if c.onFlush != nil {
 		c.onFlush()
 	}
-}
-
-var kinds = [3]tasker.Kind{tasker.KindUnknown, tasker.KindTask, tasker.KindStep}
-
-func (c *taskerState) record(ctx context.Context, st *statelog.Stats, tracked int64, recognised [3]int64, problems *transition.Counts,
-	active, overflowed, exDropped, expired [numMetrics]int64,
-) {
-	tb := c.telemetry
-	addKind := func(ctr metric.Int64Counter, by [3]int64) {
-		for k, n := range by {
-			if n > 0 {
-				ctr.Add(ctx, n, metric.WithAttributes(attribute.String("kind", kinds[k].String())))
-			}
-		}
-	}
-	addMetric := func(ctr metric.Int64Counter, by [numMetrics]int64) {
-		for id, n := range by {
-			if n > 0 {
-				ctr.Add(ctx, n, metric.WithAttributes(attribute.String("metric", metricDefs[id].name)))
-			}
-		}
-	}
-	addKind(tb.ConnectorTaskerStateTransitions, recognised)
-	addKind(tb.ConnectorTaskerStateDuplicates, st.Duplicates)
-	addKind(tb.ConnectorTaskerStateLateTransitions, st.Late)
-	addKind(tb.ConnectorTaskerStateOutOfOrder, st.OutOfOrder)
-	addKind(tb.ConnectorTaskerStateClockSkew, st.Skewed)
-	addKind(tb.ConnectorTaskerStateLearnConflicts, st.Conflicts)
-	addKind(tb.ConnectorTaskerStateTransitionsDropped, st.Dropped)
-	if st.Abandoned > 0 {
-		tb.ConnectorTaskerStateAttemptsAbandoned.Add(ctx, st.Abandoned)
-	}
-	if st.SourcesEvicted > 0 {
-		tb.ConnectorTaskerStateLookupTableEvictions.Add(ctx, st.SourcesEvicted, metric.WithAttributes(attribute.String("table", "service_instances")))
-	}
-	if st.NamesNotInterned > 0 {
-		tb.ConnectorTaskerStateLookupTableEvictions.Add(ctx, st.NamesNotInterned, metric.WithAttributes(attribute.String("table", "names")))
-	}
-	for k := range problems {
-		for p, n := range problems[k] {
-			if n > 0 {
-				tb.ConnectorTaskerStateProblems.Add(ctx, n, metric.WithAttributes(
-					attribute.String("kind", kinds[k].String()), attribute.String("reason", transition.Problem(p).String())))
-			}
-		}
-	}
-	for k := range st.Evicted {
-		for r, n := range st.Evicted[k] {
-			if n > 0 {
-				tb.ConnectorTaskerStateEntitiesEvicted.Add(ctx, n, metric.WithAttributes(
-					attribute.String("kind", kinds[k].String()), attribute.String("reason", statelog.EvictReason(r).String())))
-			}
-		}
-	}
-	addMetric(tb.ConnectorTaskerStateOverflowedPoints, overflowed)
-	addMetric(tb.ConnectorTaskerStateExemplarsDropped, exDropped)
-	addMetric(tb.ConnectorTaskerStateSeriesExpired, expired)
-	for id, n := range active {
-		tb.ConnectorTaskerStateActiveSeries.Record(ctx, n, metric.WithAttributes(attribute.String("metric", metricDefs[id].name)))
-	}
-	tb.ConnectorTaskerStateTrackedEntities.Record(ctx, tracked)
 }

@@ -122,7 +122,20 @@ type hist struct {
 	count   uint64
 	sum     float64
 	buckets []uint64
+	// unit and bounds, when not a duration's ("s", the default bounds)
+	unit   string
+	bounds []float64
 }
+
+// attemptBuckets are the buckets of tasker.step.attempt_count (0, 1, 2, 3, 4, 5, 10, +Inf)
+// with one count at index i.
+func attemptBuckets(i int) []uint64 {
+	b := make([]uint64, 8)
+	b[i]++
+	return b
+}
+
+var attemptBounds = []float64{0, 1, 2, 3, 4, 5, 10}
 
 // goldenSums are the expected sums, derived by hand from the spec (§1–§3, §7).
 var goldenSums = map[string]int64{
@@ -176,34 +189,42 @@ var goldenSums = map[string]int64{
 var goldenHists = map[string]hist{
 	// T1: pending 1000-0=1s (idx 7), initializing 0.5s (6), enqueuing_steps 0.5s (6),
 	// steps_in_process 12000-2000=10s (10), evaluating_results 0.5s (6).
-	orch + "|tasker.task.state_duration|namespace=payments,state=pending":            {1, 1, buckets(7)},
-	orch + "|tasker.task.state_duration|namespace=payments,state=initializing":       {1, 0.5, buckets(6)},
-	orch + "|tasker.task.state_duration|namespace=payments,state=enqueuing_steps":    {1, 0.5, buckets(6)},
-	orch + "|tasker.task.state_duration|namespace=payments,state=steps_in_process":   {1, 10, buckets(10)},
-	orch + "|tasker.task.state_duration|namespace=payments,state=evaluating_results": {1, 0.5, buckets(6)},
+	orch + "|tasker.task.state_duration|namespace=payments,state=pending":            {count: 1, sum: 1, buckets: buckets(7)},
+	orch + "|tasker.task.state_duration|namespace=payments,state=initializing":       {count: 1, sum: 0.5, buckets: buckets(6)},
+	orch + "|tasker.task.state_duration|namespace=payments,state=enqueuing_steps":    {count: 1, sum: 0.5, buckets: buckets(6)},
+	orch + "|tasker.task.state_duration|namespace=payments,state=steps_in_process":   {count: 1, sum: 10, buckets: buckets(10)},
+	orch + "|tasker.task.state_duration|namespace=payments,state=evaluating_results": {count: 1, sum: 0.5, buckets: buckets(6)},
 	// T2: pending 3s (9), steps_in_process (legacy in_progress) 63-3=60s (12), error 100-63=37s (12).
-	orch + "|tasker.task.state_duration|namespace=reports,state=pending":          {1, 3, buckets(9)},
-	orch + "|tasker.task.state_duration|namespace=reports,state=steps_in_process": {1, 60, buckets(12)},
-	orch + "|tasker.task.state_duration|namespace=reports,state=error":            {1, 37, buckets(12)},
+	orch + "|tasker.task.state_duration|namespace=reports,state=pending":          {count: 1, sum: 3, buckets: buckets(9)},
+	orch + "|tasker.task.state_duration|namespace=reports,state=steps_in_process": {count: 1, sum: 60, buckets: buckets(12)},
+	orch + "|tasker.task.state_duration|namespace=reports,state=error":            {count: 1, sum: 37, buckets: buckets(12)},
 
 	// Completion from the none-transition to the first terminal one: T1 12.5s (11),
 	// T2 63s to error (13).
-	orch + "|tasker.task.completion_duration|namespace=payments,outcome=complete": {1, 12.5, buckets(11)},
-	orch + "|tasker.task.completion_duration|namespace=reports,outcome=error":     {1, 63, buckets(13)},
+	orch + "|tasker.task.completion_duration|namespace=payments,outcome=complete": {count: 1, sum: 12.5, buckets: buckets(11)},
+	orch + "|tasker.task.completion_duration|namespace=reports,outcome=error":     {count: 1, sum: 63, buckets: buckets(13)},
 
 	// S1: pending 2200-2100=0.1s (orch, idx 4: bounds are inclusive) and 7000-6500=0.5s
 	// (orch, 6); enqueued 0.3s (worker, 6) and 0.5s (worker, 6); in_progress 2s (worker, 8)
 	// and 3s (worker, 9); waiting_for_retry 6500-4500=2s (orch, 8);
 	// enqueued_for_orchestration 0.5s (orch, 6).
-	orch + "|tasker.step.state_duration|namespace=payments,state=pending":                    {2, 0.6, buckets(4, 6)},
-	orch + "|tasker.step.state_duration|namespace=payments,state=waiting_for_retry":          {1, 2, buckets(8)},
-	orch + "|tasker.step.state_duration|namespace=payments,state=enqueued_for_orchestration": {1, 0.5, buckets(6)},
-	worker + "|tasker.step.state_duration|namespace=payments,state=enqueued":                 {2, 0.8, buckets(6, 6)},
-	worker + "|tasker.step.state_duration|namespace=payments,state=in_progress":              {2, 5, buckets(8, 9)},
+	orch + "|tasker.step.state_duration|namespace=payments,state=pending":                    {count: 2, sum: 0.6, buckets: buckets(4, 6)},
+	orch + "|tasker.step.state_duration|namespace=payments,state=waiting_for_retry":          {count: 1, sum: 2, buckets: buckets(8)},
+	orch + "|tasker.step.state_duration|namespace=payments,state=enqueued_for_orchestration": {count: 1, sum: 0.5, buckets: buckets(6)},
+	worker + "|tasker.step.state_duration|namespace=payments,state=enqueued":                 {count: 2, sum: 0.8, buckets: buckets(6, 6)},
+	worker + "|tasker.step.state_duration|namespace=payments,state=in_progress":              {count: 2, sum: 5, buckets: buckets(8, 9)},
 	// S2: pending 0.9s (worker, 7), in_progress 56s (worker, 12), error 1s (orch, 7).
-	worker + "|tasker.step.state_duration|namespace=reports,state=pending":     {1, 0.9, buckets(7)},
-	worker + "|tasker.step.state_duration|namespace=reports,state=in_progress": {1, 56, buckets(12)},
-	orch + "|tasker.step.state_duration|namespace=reports,state=error":         {1, 1, buckets(7)},
+	worker + "|tasker.step.state_duration|namespace=reports,state=pending":     {count: 1, sum: 0.9, buckets: buckets(7)},
+	worker + "|tasker.step.state_duration|namespace=reports,state=in_progress": {count: 1, sum: 56, buckets: buckets(12)},
+	orch + "|tasker.step.state_duration|namespace=reports,state=error":         {count: 1, sum: 1, buckets: buckets(7)},
+
+	// Step outcomes (§7 Step outcomes across retries). S1 is decided by its first transition
+	// into complete (11000, orchestration), before T1's end at 12500: 11000-2100 = 8.9s
+	// (idx 10), after 2 attempts (attempt_count bucket idx 2: the bound 2). S2 has no outcome:
+	// when T2 ended at 63000 (error) S2 was in enqueued (its invalid error → enqueued at
+	// 61000), not in error, and it never completed.
+	orch + "|tasker.step.completion_duration|handler_name=charge_card,namespace=payments,outcome=complete": {count: 1, sum: 8.9, buckets: buckets(10)},
+	orch + "|tasker.step.attempt_count|handler_name=charge_card,namespace=payments,outcome=complete":       {count: 1, sum: 2, buckets: attemptBuckets(2), unit: "{attempt}", bounds: attemptBounds},
 }
 
 func assertGolden(t *testing.T, pts map[string]point) {
@@ -220,11 +241,15 @@ func assertGolden(t *testing.T, pts map[string]point) {
 	for k, want := range goldenHists {
 		p, ok := pts[k]
 		if assert.True(t, ok, "missing series %s", k) {
-			assert.Equal(t, "s", p.unit, k)
+			unit, bounds := "s", defaultBuckets
+			if want.unit != "" {
+				unit, bounds = want.unit, want.bounds
+			}
+			assert.Equal(t, unit, p.unit, k)
 			assert.Equal(t, want.count, p.count, k)
 			assert.InDelta(t, want.sum, p.sum, 1e-9, k)
 			assert.Equal(t, want.buckets, p.buckets, k)
-			assert.Equal(t, defaultBuckets, p.bounds, k)
+			assert.Equal(t, bounds, p.bounds, k)
 		}
 		got[k] = true
 	}

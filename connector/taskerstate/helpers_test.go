@@ -118,7 +118,9 @@ func (h *harness) shutdown() pmetric.Metrics {
 
 // point is a flattened data point.
 type point struct {
-	value   int64     // sums
+	value   int64     // sums, int gauges
+	gauge   float64   // double gauges
+	stale   bool      // a gauge point flagged as having no recorded value (its series ends)
 	count   uint64    // histograms
 	sum     float64   // histograms
 	buckets []uint64  // explicit histograms
@@ -156,6 +158,16 @@ func flatten(t *testing.T, md pmetric.Metrics) map[string]point {
 						dp := m.Sum().DataPoints().At(d)
 						add(dp.Attributes(), point{value: dp.IntValue(), start: dp.StartTimestamp(), ts: dp.Timestamp(),
 							temp: m.Sum().AggregationTemporality(), exs: exemplars(dp.Exemplars())})
+					}
+				case pmetric.MetricTypeGauge:
+					for d := 0; d < m.Gauge().DataPoints().Len(); d++ {
+						dp := m.Gauge().DataPoints().At(d)
+						p := point{value: dp.IntValue(), ts: dp.Timestamp(), stale: dp.Flags().NoRecordedValue()}
+						if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+							p.value, p.gauge = 0, dp.DoubleValue()
+						}
+						require.Zero(t, dp.Exemplars().Len(), "a gauge carries no exemplars")
+						add(dp.Attributes(), p)
 					}
 				case pmetric.MetricTypeHistogram:
 					for d := 0; d < m.Histogram().DataPoints().Len(); d++ {
@@ -202,9 +214,12 @@ func attrString(m pcommon.Map) string {
 func values(pts map[string]point) map[string]string {
 	out := map[string]string{}
 	for k, p := range pts {
-		if p.kind == pmetric.MetricTypeSum {
+		switch {
+		case p.kind == pmetric.MetricTypeSum:
 			out[k] = fmt.Sprint(p.value)
-		} else {
+		case p.kind == pmetric.MetricTypeGauge:
+			out[k] = fmt.Sprintf("gauge=%d/%.3f stale=%v", p.value, p.gauge, p.stale)
+		default:
 			out[k] = fmt.Sprintf("count=%d sum=%.6f buckets=%v", p.count, p.sum, p.buckets)
 		}
 	}

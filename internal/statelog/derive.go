@@ -1,350 +1,395 @@
 package statelog
 
 import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 )
 
-// FactType says what a Fact is.
-type FactType uint8
+// A deriving log (the connector's) settles each transition the settle window after its
+// arrival and derives, from the settled prefix of each entity's effective order, every fact
+// exactly once (§5, §7).
+
+// settling is a transition's state in a deriving log.
+type settling struct {
+	arrival int64 // collector clock, ns
+	flags   uint8 // which facts it has taken part in (flag*), so each is derived once
+}
 
 const (
-	// FactTransition: a recognised, non-duplicate transition, once settled.
-	FactTransition FactType = iota
-	// FactStateDuration: the time spent in State, between two chained transitions.
-	FactStateDuration
-	// FactAttempt: a step attempt closed, with its ordinal and outcome.
-	FactAttempt
-	// FactCompletion: a task reached its first terminal state; Seconds since its start.
-	FactCompletion
+	flagCounted       uint8 = 1 << iota // counted as a transition
+	flagEntryMeasured                   // the time in its from-state was derived
+	flagExitMeasured                    // the time in its to-state was derived
+	flagAttemptDone                     // a claim whose attempt was counted or abandoned
+	flagClosedAttempt                   // a transition that closed a counted attempt
 )
 
-// Fact is one derived fact. Entry is the transition it belongs to: of a pair, the later one
-// in telemetry time (§7: a fact derived from two transitions belongs to the resource of the
-// later one in telemetry time).
-type Fact[P any] struct {
-	Type   FactType
-	Entity *Entity[P]
-	Entry  *Entry[P]
-	// Namespace and Handler as resolved for Entry ("" when unknown).
-	Namespace, Handler string
-	// FactTransition: the event name ("" when no row matches) and whether the move is invalid.
-	Event   string
-	Invalid bool
-	// FactStateDuration: the state (canonical); FactCompletion: the terminal state.
-	State   tasker.State
-	Seconds float64
-	// FactAttempt.
-	Ordinal int
-	Outcome string
+// dentity is an entity's state in a deriving log.
+type dentity struct {
+	// queue: its place in the settle queue while it has unsettled transitions, ordered by
+	// due, the arrival of the earliest of them.
+	queue     link
+	due       int64
+	corr      idRef // its correlation id
+	uncounted uint16
+	queued    bool
+	// completionDone: a task's completion was derived; outcomeDone: a step's outcome.
+	completionDone, outcomeDone bool
+	live                        liveState
 }
 
-// Sink receives derived facts. The Fact and its pointers are valid only during the call.
-type Sink[P any] interface {
-	Fact(f *Fact[P])
+type deriving[P any] struct {
+	sink Sink[P]
+	// resourceOf says which output resource a transition's payload belongs to (0 when the
+	// sink does not say): live entities are grouped by it.
+	resourceOf func(*P) uint32
+	// release, when the sink wants it, is told of each transition's payload as the log lets
+	// the transition go.
+	release func(*P)
+	ents       slab[dentity]  // parallel to Log.ents
+	trs        slab[settling] // parallel to Log.trs
+	queue      list           // over ents, by dentity.queue
+	live       liveTable
+	fact       Fact[P]
 }
 
-// Settle derives the facts of every transition whose settle window has passed.
-func (l *Log[P]) Settle() {
-	now := l.clock.Now().UnixNano()
-	window := int64(l.timing.SettleWindow)
-	n := 0
-	for ; n < len(l.settleQ) && l.settleQ[n].arrival+window <= now; n++ {
-		if e := l.settleQ[n].e; !e.gone {
-			l.derive(e, now, false)
-		}
+func newDeriving[P any](sink Sink[P]) *deriving[P] {
+	d := &deriving[P]{sink: sink, live: newLiveTable()}
+	d.resourceOf = func(*P) uint32 { return 0 }
+	if r, ok := sink.(Resourcer[P]); ok {
+		d.resourceOf = r.Resource
 	}
-	// Move what remains to the front, so that the queue's array is reused, not regrown.
-	rest := copy(l.settleQ, l.settleQ[n:])
-	clear(l.settleQ[rest:])
-	l.settleQ = l.settleQ[:rest]
+	if r, ok := sink.(Releaser[P]); ok {
+		d.release = r.Release
+	}
+	return d
 }
 
-// SettleAll derives every fact it can now, whatever the settle window (shutdown).
-func (l *Log[P]) SettleAll() {
-	now := l.clock.Now().UnixNano()
-	for _, q := range l.settleQ {
-		if !q.e.gone {
-			l.derive(q.e, now, true)
-		}
-	}
-	clear(l.settleQ)
-	l.settleQ = l.settleQ[:0]
+// Releaser, when a Sink implements it, is told of each transition's payload as the log lets
+// the transition go (evicted, dropped from a full log, or at Close), so that what the
+// payload refers to can be freed.
+type Releaser[P any] interface {
+	Release(*P)
 }
 
-// order returns the entity's transitions in effective order (§5), as indexes into entries:
-// telemetry time; equal times, the chain decides, then arrival. Clock skew exists only between
-// services: where a transition does not chain onto the one before it, a later one from
-// another service that does, less than the maximum clock skew later (or at an equal time),
-// moves up. Transitions of one service keep their time order; a chain that still breaks is a
-// gap.
-func (l *Log[P]) order(e *Entity[P]) []int {
-	ord := l.scratch[:0]
-	for i := range e.entries {
-		ord = append(ord, i)
-	}
-	ents := e.entries
-	skew := int64(l.timing.MaxClockSkew)
-	m := tasker.MachineOf(e.Kind)
-	// Equal times: the chain decides, then arrival. Entries of equal time are held in
-	// arrival order; each run of them is put in chain order first.
-	for i := 0; i < len(ord); {
-		j := i + 1
-		for j < len(ord) && ents[ord[j]].Time == ents[ord[i]].Time {
-			j++
-		}
-		if j-i > 1 && j-i <= maxTieRun {
-			var before *Entry[P]
-			if i > 0 {
-				before = &ents[ord[i-1]]
-			}
-			chainTies(m, ents, ord[i:j], before)
-		}
-		i = j
-	}
-	for i := 1; i < len(ord); i++ {
-		prev, cur := &ents[ord[i-1]], &ents[ord[i]]
-		if chains(m, prev.To, cur.From) {
-			continue
-		}
-		prevTo := m.Canonical(prev.To)
-		for j := i + 1; j < len(ord); j++ {
-			cand := &ents[ord[j]]
-			gap := int64(cand.Time) - int64(cur.Time)
-			tie := gap == 0
-			if !tie && gap >= skew {
-				break
-			}
-			if !tie && cand.source == cur.source {
-				continue
-			}
-			if m.Canonical(cand.From) == prevTo && (tie || !sourceBetween(ents, ord[i:j], cand.source)) {
-				moved := ord[j]
-				copy(ord[i+1:j+1], ord[i:j])
-				ord[i] = moved
-				break
-			}
-		}
-	}
-	l.scratch = ord
-	return ord
+// Resourcer, when a Sink implements it, says which output resource a transition's payload
+// belongs to (a small integer of the sink's), so that live entities are grouped by it (§7:
+// a live entity belongs to the resource of its latest transition).
+type Resourcer[P any] interface {
+	Resource(*P) uint32
 }
 
-// maxTieRun bounds the transitions of one entity at one telemetry time that chainTies puts
-// in chain order (its cost grows with the cube of the run); Tasker's own runs are two or
-// three long, and longer ones are left to the pairwise corrections of order.
-const maxTieRun = 16
+func (d *deriving[P]) queueLink(i uint32) *link { return &d.ents.at(i).queue }
+func (d *deriving[P]) due(i uint32) int64       { return d.ents.at(i).due }
 
-// chainTies orders run, transitions of equal time in arrival order, by their chain: at each
-// position the first that chains onto the transition before it (before, for the first
-// position, may be nil), else the first that no other remaining one leads into (the head of
-// a chain), else the first; the others keep their arrival order.
-func chainTies[P any](m *tasker.Machine, ents []Entry[P], run []int, before *Entry[P]) {
-	for k := range run {
-		if k > 0 {
-			before = &ents[run[k-1]]
-		}
-		pick := -1
-		if before != nil {
-			for c := k; c < len(run); c++ {
-				if chains(m, before.To, ents[run[c]].From) {
-					pick = c
-					break
-				}
-			}
-		}
-		for c := k; c < len(run) && pick < 0; c++ {
-			head := true
-			for o := k; o < len(run) && head; o++ {
-				head = o == c || !chains(m, ents[run[o]].To, ents[run[c]].From)
-			}
-			if head {
-				pick = c
-			}
-		}
-		if pick > k {
-			moved := run[pick]
-			copy(run[k+1:pick+1], run[k:pick])
-			run[k] = moved
+func (d *deriving[P]) bytes() int64 {
+	return d.ents.bytes() + d.trs.bytes() + d.live.bytes()
+}
+
+// made resets the state of a new entity.
+func (d *deriving[P]) made(i uint32) { *d.ents.at(i) = dentity{} }
+
+// added records a transition's arrival and queues its entity to settle.
+func (d *deriving[P]) added(l *Log[P], ei, p uint32, now int64) {
+	*d.trs.at(p) = settling{arrival: now}
+	de := d.ents.at(ei)
+	de.uncounted++
+	if !de.queued {
+		de.queued, de.due = true, now
+		d.queue.pushBack(ei, d.queueLink)
+	}
+}
+
+func (d *deriving[P]) setCorrelation(l *Log[P], ei uint32, id string) {
+	if de := d.ents.at(ei); de.corr.form == idNone {
+		de.corr = l.ids.makeID(id)
+	}
+}
+
+// correlation returns an entity's correlation id, else its task's.
+func (d *deriving[P]) correlation(l *Log[P], ei uint32) CorrelationID {
+	r := &d.ents.at(ei).corr
+	if t := l.ents.at(ei).task; r.form == idNone && t != 0 {
+		r = &d.ents.at(t).corr
+	}
+	switch r.form {
+	case idUUID:
+		return CorrelationID{uuid: r.b, set: true}
+	case idArena:
+		return CorrelationID{s: l.ids.idString(r), set: true}
+	}
+	return CorrelationID{}
+}
+
+func (d *deriving[P]) moveIDs(move func(off, n uint32) uint32) {
+	for i := uint32(1); i < d.ents.n; i++ {
+		if r := &d.ents.at(i).corr; r.form == idArena {
+			off, n := r.arenaRef()
+			r.setArena(move(off, n), n)
 		}
 	}
 }
 
-// laterOf returns the later of a fact's two transitions in telemetry time, the one the fact
-// belongs to (§7); the second in effective order when their times are equal. They differ
-// only where clock skew was corrected.
-func laterOf[P any](first, second *Entry[P]) *Entry[P] {
-	if first.Time > second.Time {
-		return first
-	}
-	return second
-}
+func (d *deriving[P]) counted(p uint32) bool     { return d.trs.at(p).flags&flagCounted != 0 }
+func (d *deriving[P]) attemptDone(p uint32) bool { return d.trs.at(p).flags&flagAttemptDone != 0 }
+func (d *deriving[P]) allSettled(i uint32) bool  { return d.ents.at(i).uncounted == 0 }
 
-// sourceBetween reports whether any of the transitions in span came from source src.
-func sourceBetween[P any](ents []Entry[P], span []int, src uint32) bool {
-	for _, i := range span {
-		if ents[i].source == src {
+// anySettledAfter reports whether a transition of entity ei later than the one at position
+// at (0: before the first) has settled: one placed after at then arrives late.
+func (d *deriving[P]) anySettledAfter(l *Log[P], ei, at uint32, now int64) bool {
+	p := l.ents.at(ei).log.head
+	if at != 0 {
+		p = l.trs.at(at).next
+	}
+	for ; p != 0; p = l.trs.at(p).next {
+		if d.settled(l, p, now) {
 			return true
 		}
 	}
 	return false
 }
 
-func chains(m *tasker.Machine, prev, cur tasker.State) bool {
-	return m.Canonical(prev) == m.Canonical(cur)
+// leaving settles an entity that is about to be evicted and forgets its state.
+func (d *deriving[P]) leaving(l *Log[P], i uint32, now int64) {
+	d.derive(l, i, now, true)
+	de := d.ents.at(i)
+	if de.live.series != 0 {
+		l.stats.LiveEvicted[l.ents.at(i).kind]++
+		d.leaveLive(i)
+	}
+	if de.queued {
+		d.queue.remove(i, d.queueLink)
+	}
+	l.ids.freeID(&de.corr)
+	*de = dentity{}
 }
 
-func seconds(later, earlier uint64) (float64, bool) {
-	if later < earlier {
-		return 0, true
+// namespaceLearned files a task's live entities under the namespace it has just learned.
+func (d *deriving[P]) namespaceLearned(l *Log[P], ti uint32) {
+	d.refile(l, ti)
+	for s := l.ents.at(ti).steps.head; s != 0; s = l.ents.at(s).sib.next {
+		d.refile(l, s)
 	}
-	return float64(later-earlier) / 1e9, false
 }
 
-// closingOutcome is the outcome of an attempt closed by a transition into s (§7), or "".
-func closingOutcome(s tasker.State) string {
-	switch s {
-	case tasker.Complete:
-		return "success"
-	case tasker.Error, tasker.WaitingForRetry:
-		return "error"
-	case tasker.Cancelled:
-		return "cancelled"
-	case tasker.ResolvedManually:
-		return "resolved_manually"
+// Settle derives the facts of every transition whose settle window has passed.
+func (l *Log[P]) Settle() {
+	d := l.derive
+	now := l.clock.Now().UnixNano()
+	window := int64(l.timing.SettleWindow)
+	for i := d.queue.head; i != 0 && d.ents.at(i).due+window <= now; i = d.queue.head {
+		d.queue.remove(i, d.queueLink)
+		d.ents.at(i).queued = false
+		d.derive(l, i, now, false)
+		d.requeue(l, i, now)
 	}
-	return ""
+}
+
+// SettleAll derives every fact it can now, whatever the settle window (shutdown).
+func (l *Log[P]) SettleAll() {
+	d := l.derive
+	now := l.clock.Now().UnixNano()
+	for i := d.queue.head; i != 0; i = d.queue.head {
+		d.queue.remove(i, d.queueLink)
+		d.ents.at(i).queued = false
+		d.derive(l, i, now, true)
+	}
+}
+
+// requeue puts an entity that still has unsettled transitions back in the settle queue, due
+// when the earliest of them settles.
+func (d *deriving[P]) requeue(l *Log[P], i uint32, now int64) {
+	de := d.ents.at(i)
+	if de.uncounted == 0 {
+		return
+	}
+	window := int64(l.timing.SettleWindow)
+	due := int64(0)
+	for p := l.ents.at(i).log.head; p != 0; p = l.trs.at(p).next {
+		if s := d.trs.at(p); s.flags&flagCounted == 0 && s.arrival+window > now && (due == 0 || s.arrival < due) {
+			due = s.arrival
+		}
+	}
+	if due == 0 {
+		due = now // cannot happen: a settled transition that is not counted follows an unsettled one
+	}
+	de.queued, de.due = true, due
+	d.queue.insertSorted(i, due, d.due, d.queueLink)
+}
+
+func (d *deriving[P]) settled(l *Log[P], p uint32, now int64) bool {
+	return d.trs.at(p).arrival+int64(l.timing.SettleWindow) <= now
+}
+
+// prefix returns how many transitions of ord have settled, in order (all when force).
+func (d *deriving[P]) prefix(l *Log[P], ord []uint32, now int64, force bool) int {
+	if force {
+		return len(ord)
+	}
+	n := 0
+	for n < len(ord) && d.settled(l, ord[n], now) {
+		n++
+	}
+	return n
+}
+
+// emit hands one fact, of the transition at position p, to the sink.
+func (d *deriving[P]) emit(l *Log[P], ei uint32, t FactType, p uint32) {
+	f := &d.fact
+	x := l.trs.at(p)
+	f.Type, f.Kind, f.From, f.To = t, l.ents.at(ei).kind, x.from, x.to
+	f.Time = pcommon.Timestamp(x.time)
+	f.Data = l.data.at(p)
+	f.Namespace = l.names.str(l.namespaceOf(ei, p))
+	f.Handler = ""
+	if f.Kind == tasker.KindStep {
+		f.Handler = l.names.str(l.handlerOf(ei, p))
+	}
+	f.Correlation = d.correlation(l, ei)
+	f.log, f.ent = l, ei
+	d.sink.Fact(f)
+	f.Data = nil
 }
 
 // derive emits, exactly once each, the facts of the entity's settled prefix (its whole log
 // when force is set).
-func (l *Log[P]) derive(e *Entity[P], now int64, force bool) {
-	if e.uncounted == 0 {
+func (d *deriving[P]) derive(l *Log[P], ei uint32, now int64, force bool) {
+	de := d.ents.at(ei)
+	if de.uncounted == 0 {
 		// Every transition was settled and derived in a pass like this one: another pass
 		// would find nothing new.
 		return
 	}
-	ord := l.order(e)
-	n := 0
-	for n < len(ord) && (force || l.settled(&e.entries[ord[n]], now)) {
-		n++
-	}
+	ord := l.order(ei, 0)
+	n := d.prefix(l, ord, now, force)
 	if n == 0 {
 		return
 	}
-	m := tasker.MachineOf(e.Kind)
-	f := Fact[P]{Entity: e}
-	emit := func(t FactType, x *Entry[P]) {
-		f.Type, f.Entry = t, x
-		f.Namespace = l.NamespaceOf(e, x)
-		if e.Kind == tasker.KindStep {
-			f.Handler = l.HandlerOf(e, x)
-		}
-		l.sink.Fact(&f)
-	}
+	kind := l.ents.at(ei).kind
+	m := tasker.MachineOf(kind)
+	trs, f := &l.trs, &d.fact
 
-	for _, i := range ord[:n] {
-		x := &e.entries[i]
-		if x.flags&flagCounted != 0 {
+	for _, p := range ord[:n] {
+		s := d.trs.at(p)
+		if s.flags&flagCounted != 0 {
 			continue
 		}
-		x.flags |= flagCounted
-		e.uncounted--
-		f.Event, f.Invalid = m.EventName(x.From, x.To), !m.Valid(x.From, x.To)
-		emit(FactTransition, x)
+		s.flags |= flagCounted
+		de.uncounted--
+		f.Event, f.Invalid = m.EventName(trs.at(p).from, trs.at(p).to), !m.Valid(trs.at(p).from, trs.at(p).to)
+		d.emit(l, ei, FactTransition, p)
 	}
 	f.Event, f.Invalid = "", false
 
 	for k := 1; k < n; k++ {
-		p, c := &e.entries[ord[k-1]], &e.entries[ord[k]]
-		if !chains(m, p.To, c.From) || p.flags&flagExitMeasured != 0 || c.flags&flagEntryMeasured != 0 {
+		pp, cp := ord[k-1], ord[k]
+		secs, skewed, ok := timeInState(m, trs.at(pp), trs.at(cp))
+		if !ok || d.trs.at(pp).flags&flagExitMeasured != 0 || d.trs.at(cp).flags&flagEntryMeasured != 0 {
 			continue
 		}
-		p.flags |= flagExitMeasured
-		c.flags |= flagEntryMeasured
-		secs, skewed := seconds(uint64(c.Time), uint64(p.Time))
+		d.trs.at(pp).flags |= flagExitMeasured
+		d.trs.at(cp).flags |= flagEntryMeasured
 		if skewed {
-			l.stats.Skewed[e.Kind]++
+			l.stats.Skewed[kind]++
 		}
-		f.State, f.Seconds = m.Canonical(c.From), secs
-		emit(FactStateDuration, laterOf(p, c))
+		f.State, f.Seconds = m.Canonical(trs.at(cp).from), secs
+		d.emit(l, ei, FactStateDuration, laterOf(trs, pp, cp))
 	}
 
-	if e.Kind == tasker.KindStep {
-		l.deriveAttempts(e, ord[:n], &f, emit)
-	} else if !e.completionDone {
-		l.deriveCompletion(e, ord[:n], &f, emit)
+	if kind == tasker.KindStep {
+		d.deriveAttempts(l, ei, ord[:n])
+	} else if !de.completionDone {
+		d.deriveCompletion(l, ei, ord[:n])
 	}
+	d.settledState(l, ei, ord, n, now, force)
 }
 
-func (l *Log[P]) deriveAttempts(e *Entity[P], ord []int, f *Fact[P], emit func(FactType, *Entry[P])) {
-	open, claims, ordinal := -1, 0, 0
-	for _, i := range ord {
-		x := &e.entries[i]
-		if x.To == tasker.InProgress {
-			claims++
-			if open >= 0 && e.entries[open].flags&flagAttemptDone == 0 {
-				e.entries[open].flags |= flagAttemptDone
-				l.stats.Abandoned++
-			}
-			open, ordinal = i, claims
-			if x.Attempt > 0 {
-				ordinal = int(x.Attempt)
-			}
+func (d *deriving[P]) deriveAttempts(l *Log[P], ei uint32, ord []uint32) {
+	var w attemptWalk
+	trs, f := &l.trs, &d.fact
+	for _, p := range ord {
+		ev := w.next(trs, p)
+		if c := ev.abandoned; c != 0 && d.trs.at(c).flags&flagAttemptDone == 0 {
+			d.trs.at(c).flags |= flagAttemptDone
+			l.stats.Abandoned++
+		}
+		c := ev.closed
+		if c == 0 || d.trs.at(c).flags&flagAttemptDone != 0 {
 			continue
 		}
-		outcome := closingOutcome(x.To)
-		if outcome == "" || open < 0 {
-			continue
-		}
-		claim := &e.entries[open]
-		open = -1
-		if claim.flags&flagAttemptDone != 0 {
-			continue
-		}
-		claim.flags |= flagAttemptDone
-		if x.flags&flagClosedAttempt != 0 {
+		d.trs.at(c).flags |= flagAttemptDone
+		if d.trs.at(p).flags&flagClosedAttempt != 0 {
 			// This transition already closed an attempt: the claim arrived late, between an
 			// attempt already counted and its close. It counts nothing (it was counted late).
 			continue
 		}
-		x.flags |= flagClosedAttempt
-		f.Ordinal, f.Outcome = ordinal, outcome
-		emit(FactAttempt, laterOf(claim, x))
+		d.trs.at(p).flags |= flagClosedAttempt
+		f.Ordinal, f.Outcome = ev.ordinal, ev.outcome
+		d.emit(l, ei, FactAttempt, laterOf(trs, c, p))
 	}
 }
 
-func (l *Log[P]) deriveCompletion(e *Entity[P], ord []int, f *Fact[P], emit func(FactType, *Entry[P])) {
+func (d *deriving[P]) deriveCompletion(l *Log[P], ei uint32, ord []uint32) {
 	m := tasker.TaskMachine
-	for k, i := range ord {
-		x := &e.entries[i]
-		if !m.Terminal(x.To) {
+	trs, f := &l.trs, &d.fact
+	for k, p := range ord {
+		if !m.Terminal(trs.at(p).to) {
 			continue
 		}
-		start := taskStart(e, ord[:k+1]) // a task first seen as none → terminal took 0 s
-		if start == nil {
+		// A task first seen as none → terminal took 0 s.
+		secs, start, ok := taskDuration(trs, ord, k)
+		if !ok {
 			return // wait: a start that arrives late still gives the completion
 		}
-		e.completionDone = true
-		secs, _ := seconds(uint64(x.Time), uint64(start.Time))
-		f.State, f.Seconds = m.Canonical(x.To), secs
-		emit(FactCompletion, laterOf(start, x))
+		d.ents.at(ei).completionDone = true
+		f.State, f.Seconds = m.Canonical(trs.at(p).to), secs
+		d.emit(l, ei, FactCompletion, laterOf(trs, start, p))
 		return
 	}
 }
 
-// taskStart returns a task's start among the transitions up to its terminal one: the
-// earliest with no from-state (its creation, which may be the terminal one itself), else
-// its pending → initializing.
-func taskStart[P any](e *Entity[P], before []int) *Entry[P] {
-	var fallback *Entry[P]
-	for _, i := range before {
-		x := &e.entries[i]
-		if x.From == tasker.StateNone {
-			return x
-		}
-		if fallback == nil && x.From == tasker.Pending && x.To == tasker.Initializing {
-			fallback = x
+// settledState brings what follows from an entity's settled transitions up to date: a
+// step's outcome, once decided, and for a task whose end has settled, the outcomes of its
+// steps that gave up; then the entity's live state (§7).
+func (d *deriving[P]) settledState(l *Log[P], ei uint32, ord []uint32, n int, now int64, force bool) {
+	if l.ents.at(ei).kind == tasker.KindStep {
+		d.decideOutcome(l, ei, ord, n)
+	} else if end := l.taskEnd(ei); end != 0 && d.counted(end) {
+		// The task's end decides its steps: those in error gave up, and none is live any more.
+		for s := l.ents.at(ei).steps.head; s != 0; s = l.ents.at(s).sib.next {
+			sord := l.order(s, 1)
+			sn := d.prefix(l, sord, now, force)
+			d.decideOutcome(l, s, sord, sn)
+			d.updateLive(l, s, sord[:sn])
 		}
 	}
-	return fallback
+	d.updateLive(l, ei, ord[:n])
+}
+
+// decideOutcome derives a step's outcome (§7 Step outcomes across retries) once it is decided
+// by settled transitions: the deciding one settled, and for a step that gave up, its task's
+// end settled and every step transition up to it too.
+func (d *deriving[P]) decideOutcome(l *Log[P], si uint32, ord []uint32, n int) {
+	if d.ents.at(si).outcomeDone || n == 0 {
+		return
+	}
+	var taskEnd int64
+	end := l.taskEnd(l.ents.at(si).task)
+	if end != 0 {
+		taskEnd = l.trs.at(end).time
+	}
+	dec := decideStep(&l.trs, ord[:n], taskEnd)
+	if dec.at < 0 {
+		return
+	}
+	if dec.outcome == tasker.Error {
+		if !d.counted(end) || n < len(ord) && l.trs.at(ord[n]).time <= taskEnd {
+			return // the task's end, or a step transition before it, is still to settle
+		}
+	}
+	d.ents.at(si).outcomeDone = true
+	f := &d.fact
+	f.Outcome, f.Seconds, f.Ordinal = dec.outcome.String(), dec.seconds(&l.trs, ord), dec.attempts
+	d.emit(l, si, FactStepOutcome, ord[dec.at])
+	f.Outcome = ""
 }

@@ -67,23 +67,28 @@ func stepW(id, taskID, from, to string, us int64, ns, h string) tr {
 	return tr{kind: tasker.KindStep, id: id, task: taskID, from: from, to: to, us: us, src: wrk, ns: ns, h: h}
 }
 
-type recorder struct{ facts []string }
+// recorder keeps the facts as strings; step outcomes (§7 Step outcomes across retries) apart,
+// in outcomes, so that each test checks the facts it is about.
+type recorder struct{ facts, outcomes []string }
 
 func (r *recorder) Fact(f *Fact[struct{}]) {
-	e, x := f.Entity, f.Entry
+	id := f.ID()
 	var s string
 	switch f.Type {
 	case FactTransition:
-		s = fmt.Sprintf("T %s %s %s>%s ev=%s inv=%v ns=%s h=%s", e.Kind, e.ID, x.From, x.To, f.Event, f.Invalid, f.Namespace, f.Handler)
+		s = fmt.Sprintf("T %s %s %s>%s ev=%s inv=%v ns=%s h=%s", f.Kind, id, f.From, f.To, f.Event, f.Invalid, f.Namespace, f.Handler)
 	case FactStateDuration:
 		if f.Seconds < 0 {
 			panic(fmt.Sprintf("negative duration %v", f.Seconds)) // durations are never negative (§5)
 		}
-		s = fmt.Sprintf("D %s %s %s %.6f ns=%s h=%s", e.Kind, e.ID, f.State, f.Seconds, f.Namespace, f.Handler)
+		s = fmt.Sprintf("D %s %s %s %.6f ns=%s h=%s", f.Kind, id, f.State, f.Seconds, f.Namespace, f.Handler)
 	case FactAttempt:
-		s = fmt.Sprintf("A %s #%d %s ns=%s h=%s", e.ID, f.Ordinal, f.Outcome, f.Namespace, f.Handler)
+		s = fmt.Sprintf("A %s #%d %s ns=%s h=%s", id, f.Ordinal, f.Outcome, f.Namespace, f.Handler)
 	case FactCompletion:
-		s = fmt.Sprintf("C %s %s %.6f ns=%s", e.ID, f.State, f.Seconds, f.Namespace)
+		s = fmt.Sprintf("C %s %s %.6f ns=%s", id, f.State, f.Seconds, f.Namespace)
+	case FactStepOutcome:
+		r.outcomes = append(r.outcomes, fmt.Sprintf("O %s %s %.6f attempts=%d ns=%s h=%s", id, f.Outcome, f.Seconds, f.Ordinal, f.Namespace, f.Handler))
+		return
 	}
 	r.facts = append(r.facts, s)
 }
@@ -110,7 +115,7 @@ func newLog(t testing.TB, lim Limits, tm Timing) (*Log[struct{}], *recorder, *cl
 	t.Helper()
 	clk := clockwork.NewFakeClock()
 	rec := &recorder{}
-	return New[struct{}](lim, tm, clk, rec), rec, clk
+	return NewDeriving[struct{}](lim, tm, clk, rec), rec, clk
 }
 
 func add(l *Log[struct{}], xs ...tr) []Status {
@@ -886,6 +891,9 @@ func smallLimits() Limits {
 	return lim
 }
 
+// TestEvictCapacityLRU: at max_entities the least recently used goes. Here every entity is
+// still within its settle window, so the one that goes is counted as unsettled (a last
+// resort: its facts are derived at once).
 func TestEvictCapacityLRU(t *testing.T) {
 	l, _, clk := newLog(t, smallLimits(), defaultTiming())
 	for _, id := range []string{"e1", "e2", "e3"} {
@@ -907,8 +915,35 @@ func TestEvictCapacityLRU(t *testing.T) {
 		}
 	}
 	st := l.TakeStats()
-	if st.Evicted[tasker.KindStep][EvictCapacity] != 1 || st.Evicted[tasker.KindStep][EvictIdle] != 0 || st.Evicted[tasker.KindStep][EvictFinished] != 0 {
-		t.Errorf("evicted %v", st.Evicted)
+	want := [NumEvictReasons]int64{EvictUnsettled: 1}
+	if st.Evicted[tasker.KindStep] != want {
+		t.Errorf("evicted %v, want %v", st.Evicted[tasker.KindStep], want)
+	}
+}
+
+// TestEvictSettledBeforeUnsettled: past the cap, an entity whose transitions have all
+// settled goes before one that has not, even when the unsettled one was seen less recently;
+// only that is counted as capacity.
+func TestEvictSettledBeforeUnsettled(t *testing.T) {
+	l, rec, clk := newLog(t, smallLimits(), defaultTiming())
+	add(l, stepO("e1", "", "none", "pending", 0), stepO("e3", "", "none", "pending", 0))
+	clk.Advance(31 * time.Second)
+	l.Settle()
+	add(l, stepO("e2", "", "none", "pending", 0)) // unsettled, and now less recently seen than:
+	clk.Advance(time.Second)
+	l.Learn(transition.Hint{StepID: "e1", Handler: "h"})
+	l.Learn(transition.Hint{StepID: "e3", Handler: "h"}) // e1, e3 settled and seen since e2
+	add(l, stepO("e4", "", "none", "pending", 0))
+	if l.Get(tasker.KindStep, "e2") == nil || l.Get(tasker.KindStep, "e1") != nil || l.Get(tasker.KindStep, "e3") == nil {
+		t.Error("the settled e1, least recently seen of the settled ones, must go; unsettled e2 stays")
+	}
+	st := l.TakeStats()
+	want := [NumEvictReasons]int64{EvictCapacity: 1}
+	if st.Evicted[tasker.KindStep] != want {
+		t.Errorf("evicted %v, want %v", st.Evicted[tasker.KindStep], want)
+	}
+	if n := len(rec.of("T step e2")); n != 0 {
+		t.Errorf("e2 was settled early: %d facts", n)
 	}
 }
 
@@ -1028,10 +1063,7 @@ func TestTransitionCapKeepsStartAndOpenClaim(t *testing.T) {
 		t.Fatalf("status %v", st[0])
 	}
 	e := l.Get(tasker.KindStep, "x")
-	var kept []string
-	for _, x := range e.entries {
-		kept = append(kept, x.From.String()+">"+x.To.String())
-	}
+	kept := e.Transitions
 	want := []string{"none>pending", "enqueued>in_progress", "in_progress>enqueued_as_error_for_orchestration", "enqueued_as_error_for_orchestration>complete"}
 	if !slices.Equal(kept, want) {
 		t.Errorf("kept %v, want %v", kept, want)
@@ -1076,7 +1108,7 @@ func TestTransitionCapKeepsStartAndOpenClaim(t *testing.T) {
 
 func TestStampsInOrder(t *testing.T) {
 	clk := clockwork.NewFakeClock()
-	l := New[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk, nil)
+	l := NewStamping[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk)
 	type want struct {
 		has     bool
 		secs    float64
@@ -1163,7 +1195,7 @@ func TestStampsInOrder(t *testing.T) {
 
 func TestStampsAttemptAttribute(t *testing.T) {
 	clk := clockwork.NewFakeClock()
-	l := New[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk, nil)
+	l := NewStamping[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk)
 	claim := stepW("x", "", "enqueued", "in_progress", 0, "", "")
 	claim.attempt = 3
 	var got []int
@@ -1184,7 +1216,7 @@ func TestStampsAfterEviction(t *testing.T) {
 	ref, _ := l.Add(&x, struct{}{})
 	clk.Advance(3 * time.Hour)
 	l.Expire()
-	if ref.Entity() != nil || l.Stamps(ref) != (Stamps{}) {
+	if l.Tracked(ref) || l.Stamps(ref) != (Stamps{}) {
 		t.Error("an evicted entity's stamps are empty")
 	}
 }
@@ -1252,7 +1284,7 @@ func measure(n int) (perEntity float64, entities int) {
 	ids := stepUUIDs('a', n)
 	tasks := stepUUIDs('b', n/4) // four steps per task
 	before := heapInUse()
-	l := New[struct{}](lim, Timing{MaxClockSkew: time.Second}, clk, nil)
+	l := NewStamping[struct{}](lim, Timing{MaxClockSkew: time.Second}, clk)
 	fillSteps(l, ids, tasks)
 	after := heapInUse()
 	entities = l.Len()
@@ -1307,8 +1339,8 @@ func TestCloseSettlesEverything(t *testing.T) {
 			add(l, xs...)
 			clk.Advance(time.Second)
 			var held [3]int64
-			for k, m := range l.entities {
-				held[k] = int64(len(m))
+			for k, n := range l.count {
+				held[k] = int64(n)
 			}
 			l.Close()
 			sameMultiset(t, "close", rec.facts, lifecycleFacts())
@@ -1403,22 +1435,22 @@ func TestServiceInstancesAreBounded(t *testing.T) {
 		addFrom(i)
 		clk.Advance(time.Millisecond) // each instance seen after the one before
 	}
-	if got := len(l.sources); got != maxSources {
+	if got := len(l.sources.m); got != maxSources {
 		t.Fatalf("%d instances held, want the cap %d", got, maxSources)
 	}
 	if st := l.TakeStats(); st.SourcesEvicted != 10 {
 		t.Fatalf("evicted %d instances, want 10", st.SourcesEvicted)
 	}
 	// The first instances went (least recently seen); the newest holds the highest id.
-	if _, ok := l.sources[transition.Source{Service: "tasker-worker", Instance: "w-0"}]; ok {
+	if _, ok := l.sources.m[transition.Source{Service: "tasker-worker", Instance: "w-0"}]; ok {
 		t.Error("the least recently seen instance is still held")
 	}
-	if se := l.sources[transition.Source{Service: "tasker-worker", Instance: fmt.Sprintf("w-%d", maxSources+9)}]; se == nil || se.id != maxSources+10 {
+	if se := l.sources.m[transition.Source{Service: "tasker-worker", Instance: fmt.Sprintf("w-%d", maxSources+9)}]; se == nil || se.id != maxSources+10 {
 		t.Errorf("newest instance %+v, want id %d", se, maxSources+10)
 	}
 	clk.Advance(DefaultLimits().IdleTTL + time.Minute)
 	l.Expire()
-	if got := len(l.sources); got != 0 {
+	if got := len(l.sources.m); got != 0 {
 		t.Errorf("%d idle instances left after the idle time-to-live", got)
 	}
 	if st := l.TakeStats(); st.SourcesEvicted != maxSources {
@@ -1448,7 +1480,7 @@ func TestEqualTimesOneServiceChainDecides(t *testing.T) {
 // Same, as the processor sees it (§6 stamps, settle window 0).
 func TestEqualTimesOneServiceStamps(t *testing.T) {
 	clk := clockwork.NewFakeClock()
-	l := New[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk, nil)
+	l := NewStamping[struct{}](DefaultLimits(), Timing{MaxClockSkew: time.Second}, clk)
 	a := stepW("x", "", "enqueued", "in_progress", 10_000, "", "").T()
 	b := stepW("x", "", "pending", "enqueued", 10_000, "", "").T()
 	ra, _ := l.Add(&a, struct{}{})
@@ -1641,4 +1673,25 @@ func TestEqualTimesAtCreation(t *testing.T) {
 		"D step x pending 0.000000 ns= h=",
 		"D step x enqueued 0.010000 ns= h=",
 	})
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{
+		"1048576": 1 << 20, "64MiB": 64 << 20, "64 mib": 64 << 20, "1GiB": 1 << 30, "512KiB": 512 << 10,
+		"1.5GiB": 3 << 29, "100MB": 100e6, "2g": 2 << 30, "10B": 10,
+	} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
+			t.Errorf("%q: got %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1MiB", "12 apples", "1e30GiB"} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q: accepted as %d", in, b)
+		}
+	}
+	if s := ByteSize(64 << 20).String(); s != "64MiB" {
+		t.Errorf("String %q", s)
+	}
 }

@@ -18,6 +18,12 @@ type Stamps struct {
 	// Attempt is the ordinal of the step attempt this transition opens, belongs to or
 	// closes; 0 when none.
 	Attempt int
+	// HasOutcome: this step transition decides the step's outcome (§7 Step outcomes across
+	// retries), which took StepSeconds since the step's first transition and StepAttempts
+	// attempts.
+	HasOutcome   bool
+	StepSeconds  float64
+	StepAttempts int
 }
 
 // stamp* bits record which stamps a transition got the first time it was read.
@@ -28,6 +34,7 @@ const (
 	stampState
 	stampTask
 	stampAttempt
+	stampOutcome
 )
 
 func (s *Stamps) present() uint8 {
@@ -46,6 +53,9 @@ func (s *Stamps) present() uint8 {
 	}
 	if s.Attempt != 0 {
 		b |= stampAttempt
+	}
+	if s.HasOutcome {
+		b |= stampOutcome
 	}
 	return b
 }
@@ -67,76 +77,63 @@ func (s *Stamps) only(bits uint8) {
 	if bits&stampAttempt == 0 {
 		s.Attempt = 0
 	}
+	if bits&stampOutcome == 0 {
+		s.HasOutcome, s.StepSeconds, s.StepAttempts = false, 0, 0
+	}
 }
 
 // Stamps reads what the log knows now about the referenced transition. The first read is
 // the original's; a later one (its duplicate's, §6: "a duplicate otherwise gets the same
 // stamps as the original") gets no stamp the original did not, even if the log has learned
-// it since. The zero Stamps is returned for an evicted entity.
-func (l *Log[P]) Stamps(r Ref[P]) Stamps {
-	e := r.Entity()
-	if e == nil {
+// it since. The zero Stamps is returned for an evicted entity. Only a stamping log has them.
+func (l *Log[P]) Stamps(r Ref) Stamps {
+	if !l.Tracked(r) {
 		return Stamps{}
 	}
-	ord := l.order(e)
+	ei := r.ent
+	ord := l.order(ei, 0)
 	pos := -1
-	for k, i := range ord {
-		if e.entries[i].seq == r.seq {
+	for k, p := range ord {
+		if x := l.trs.at(p); x.time == r.time && x.from == r.from && x.to == r.to {
 			pos = k
 			break
 		}
 	}
-	if pos < 0 {
-		return Stamps{Namespace: l.NamespaceOf(e, nil)}
+	if pos < 0 { // dropped from a full log since
+		return Stamps{Namespace: l.names.str(l.namespaceOf(ei, 0))}
 	}
-	x := &e.entries[ord[pos]]
-	m := tasker.MachineOf(e.Kind)
-	s := Stamps{Namespace: l.NamespaceOf(e, x)}
+	p := ord[pos]
+	e := l.ents.at(ei)
+	m := tasker.MachineOf(e.kind)
+	trs := &l.trs
+	s := Stamps{Namespace: l.names.str(l.namespaceOf(ei, p))}
 	if pos > 0 {
-		if p := &e.entries[ord[pos-1]]; chains(m, p.To, x.From) {
-			s.StateSeconds, _ = seconds(uint64(x.Time), uint64(p.Time))
-			s.HasStateSeconds = true
-		}
+		s.StateSeconds, _, s.HasStateSeconds = timeInState(m, trs.at(ord[pos-1]), trs.at(p))
 	}
-	switch e.Kind {
+	switch e.kind {
 	case tasker.KindStep:
-		s.Handler = l.HandlerOf(e, x)
-		s.Attempt = attemptAt(e, ord[:pos+1])
+		s.Handler = l.names.str(l.handlerOf(ei, p))
+		var w attemptWalk
+		for _, q := range ord[:pos+1] {
+			s.Attempt = w.next(trs, q).ordinal
+		}
+		var taskEnd int64
+		if end := l.taskEnd(e.task); end != 0 {
+			taskEnd = trs.at(end).time
+		}
+		if d := decideStep(trs, ord, taskEnd); d.at == pos {
+			s.HasOutcome, s.StepSeconds, s.StepAttempts = true, d.seconds(trs, ord), d.attempts
+		}
 	case tasker.KindTask:
-		if m.Terminal(x.To) {
-			if start := taskStart(e, ord[:pos+1]); start != nil {
-				s.TaskSeconds, _ = seconds(uint64(x.Time), uint64(start.Time))
-				s.HasTaskSeconds = true
-			}
+		if m.Terminal(trs.at(p).to) {
+			s.TaskSeconds, _, s.HasTaskSeconds = taskDuration(trs, ord, pos)
 		}
 	}
-	if x.stamped == 0 {
-		x.stamped = s.present()
+	read := l.stamp.read.at(p)
+	if *read == 0 {
+		*read = s.present()
 	} else {
-		s.only(x.stamped)
+		s.only(*read)
 	}
 	return s
-}
-
-// attemptAt returns the ordinal of the attempt open at the last transition of ord (or
-// closed by it), 0 when none is.
-func attemptAt[P any](e *Entity[P], ord []int) int {
-	open, claims := 0, 0
-	for _, i := range ord {
-		x := &e.entries[i]
-		switch {
-		case x.To == tasker.InProgress:
-			claims++
-			open = claims
-			if x.Attempt > 0 {
-				open = int(x.Attempt)
-			}
-		case open > 0 && closingOutcome(x.To) != "":
-			if i == ord[len(ord)-1] {
-				return open
-			}
-			open = 0
-		}
-	}
-	return open
 }

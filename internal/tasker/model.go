@@ -12,6 +12,9 @@ const (
 	KindUnknown Kind = iota
 	KindTask
 	KindStep
+	// NumKinds sizes arrays indexed by Kind (KindUnknown included: problems are counted
+	// before the kind is decided).
+	NumKinds
 )
 
 func (k Kind) String() string {

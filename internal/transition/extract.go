@@ -422,3 +422,12 @@ func strAttr(m pcommon.Map, key string) string {
 	}
 	return ""
 }
+
+// Add adds o's counts to c.
+func (c *Counts) Add(o *Counts) {
+	for k := range c {
+		for p := range c[k] {
+			c[k][p] += o[k][p]
+		}
+	}
+}

@@ -155,3 +155,109 @@ func BenchmarkTransitionSpans(b *testing.B) {
 func BenchmarkTransitionSpansAtCapacity(b *testing.B) {
 	benchProcess(b, transitionSpans(false))
 }
+
+// liveSteps is the population of BenchmarkTransitionSpansLive: steps that never finish, so
+// the log holds all of them for the whole run, as it does for a busy fleet's live work.
+const liveSteps = 150_000
+
+// retryLoop is the cycle each live step goes round: a claim that fails and is retried, so
+// that it never reaches a terminal state.
+var retryLoop = [][2]string{{"pending", "enqueued"}, {"enqueued", "in_progress"},
+	{"in_progress", "enqueued_as_error_for_orchestration"}, {"enqueued_as_error_for_orchestration", "waiting_for_retry"},
+	{"waiting_for_retry", "pending"}}
+
+// liveStepSpans returns a function that gives, each round, 1,000 step transition spans
+// (Tasker's UUID ids, four steps a task, no task transitions) that move the next 1,000 steps
+// of the population one step further round the retry loop; round -1 is the population's
+// creation (none → pending), a batch at a time.
+func liveStepSpans() (create func(batch int) ptrace.Traces, next func(round int) ptrace.Traces) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "tasker-orchestration")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for range benchSpans {
+		s := spans.AppendEmpty()
+		s.SetName("step.state_transition")
+		a := s.Attributes()
+		a.PutStr("from_state", "")
+		a.PutStr("to_state", "")
+		a.PutStr("step_uuid", "")
+		a.PutStr("task_uuid", "")
+		a.PutStr("namespace", "payments")
+	}
+	uuid := func(kind byte, n int) string {
+		return fmt.Sprintf("0193%04x-%04x-7%03x-8000-%012x", n>>16, n&0xffff, kind, n)
+	}
+	fill := func(first int, move func(step int) [2]string, at int64) ptrace.Traces {
+		for i := range spans.Len() {
+			step := (first + i) % liveSteps
+			s := spans.At(i)
+			s.SetStartTimestamp(pcommon.Timestamp(at + int64(i)*1000))
+			s.SetEndTimestamp(pcommon.Timestamp(at + int64(i)*1000 + 10))
+			a := s.Attributes()
+			a.RemoveIf(func(k string, _ pcommon.Value) bool { return strings.HasPrefix(k, "tasker.") })
+			m := move(step)
+			a.PutStr("from_state", m[0])
+			a.PutStr("to_state", m[1])
+			a.PutStr("step_uuid", uuid(0x5, step))
+			a.PutStr("task_uuid", uuid(0xa, step/stepsPerTask))
+		}
+		return td
+	}
+	const t0 = int64(1.8e18)
+	create = func(batch int) ptrace.Traces {
+		return fill(batch*benchSpans, func(int) [2]string { return [2]string{"none", "pending"} }, t0)
+	}
+	next = func(round int) ptrace.Traces {
+		first := round * benchSpans
+		lap := first / liveSteps // how often the population has gone round
+		return fill(first, func(step int) [2]string {
+			l := lap
+			if step < first%liveSteps {
+				l++ // already moved in this lap
+			}
+			return retryLoop[l%len(retryLoop)]
+		}, t0+int64(round+1)*int64(time.Second))
+	}
+	return create, next
+}
+
+// BenchmarkTransitionSpansLive: the processor at steady state with 150,000 live entities
+// (steps going round retries, which never finish): each batch moves 1,000 of them one
+// transition on, so every span finds its entity among the live ones and its log grows.
+// The log's byte budget is raised so that nothing is evicted; GC is included.
+// Target: under 1 µs per transition span.
+func BenchmarkTransitionSpansLive(b *testing.B) {
+	clock := clockwork.NewFakeClock()
+	ctx := context.Background()
+	cfg := createDefaultConfig()
+	cfg.Limits.MaxMemory = 1 << 30
+	p, err := newStateProcessor(processortest.NewNopSettings(metadata.Type), cfg, clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	create, next := liveStepSpans()
+	for batch := range liveSteps / benchSpans {
+		if _, err := p.processTraces(ctx, create(batch)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		td := next(i)
+		clock.Advance(time.Second)
+		b.StartTimer()
+		if _, err := p.processTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchSpans), "ns/span")
+	// The population must have stayed live: every step and its task tracked, none evicted.
+	if n, want := p.log.Len(), liveSteps+liveSteps/stepsPerTask; n != want {
+		b.Fatalf("%d entities tracked, want %d: the benchmark did not keep its live state", n, want)
+	}
+	b.ReportMetric(float64(p.log.Bytes())/float64(p.log.Len()), "B/entity")
+}

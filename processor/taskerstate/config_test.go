@@ -40,12 +40,13 @@ func TestLoadConfig(t *testing.T) {
 			TransitionTime: transition.TimeStart,
 			MaxClockSkew:   250 * time.Millisecond,
 			Limits: statelog.Limits{
-				MaxEntities: 5000, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+				MaxEntities: 5000, MaxMemory: 32 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
 			},
 		}},
 		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},
 		{name: "bad_time", wantErr: []string{"transition_time", `"middle"`, `use "end"`}},
-		{name: "bad_limits", wantErr: []string{"max_clock_skew", "limits::max_entities", "limits::idle_ttl", "set a cap such as"}},
+		{name: "bad_limits", wantErr: []string{"max_clock_skew", "limits::max_entities", "limits::idle_ttl", "set a cap such as",
+			"limits::max_memory: must be at least 1MiB, got 1000B"}},
 		// YAML numbers without a unit are nanoseconds.
 		{name: "unitless_durations", wantErr: []string{
 			"max_clock_skew: 1ns is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as 1s",

@@ -56,7 +56,7 @@ type stateProcessor struct {
 	limits    statelog.Limits
 	extractor *transition.Extractor
 	telemetry *metadata.TelemetryBuilder
-	kindAttrs [3]metric.MeasurementOption
+	kindAttrs [tasker.NumKinds]metric.MeasurementOption
 	problems  [3][transition.NumProblems + 1]metric.MeasurementOption
 	evictions [3][statelog.NumEvictReasons]metric.MeasurementOption
 	tables    [2]metric.MeasurementOption
@@ -64,7 +64,7 @@ type stateProcessor struct {
 	mu       sync.Mutex
 	log      *statelog.Log[noData]
 	batch    transition.Batch
-	refs     []statelog.Ref[noData]
+	refs     []statelog.Ref
 	statuses []statelog.Status
 }
 
@@ -73,7 +73,7 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 		logger:    set.Logger,
 		limits:    cfg.Limits,
 		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime),
-		log:       statelog.New[noData](cfg.Limits, statelog.Timing{MaxClockSkew: cfg.MaxClockSkew}, clock, nil),
+		log:       statelog.NewStamping[noData](cfg.Limits, statelog.Timing{MaxClockSkew: cfg.MaxClockSkew}, clock),
 	}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -163,7 +163,7 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 
 // batchTally counts a batch's outcomes, so that the telemetry is updated once a batch.
 type batchTally struct {
-	recognised, invalid, logFull [3]int64
+	recognised, invalid, logFull [tasker.NumKinds]int64
 	clashes                      int64
 }
 

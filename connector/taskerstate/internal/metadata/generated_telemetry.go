@@ -31,9 +31,11 @@ type TelemetryBuilder struct {
 	ConnectorTaskerStateClockSkew            metric.Int64Counter
 	ConnectorTaskerStateDuplicates           metric.Int64Counter
 	ConnectorTaskerStateEntitiesEvicted      metric.Int64Counter
+	ConnectorTaskerStateEntityLogBytes       metric.Int64Gauge
 	ConnectorTaskerStateExemplarsDropped     metric.Int64Counter
 	ConnectorTaskerStateLateTransitions      metric.Int64Counter
 	ConnectorTaskerStateLearnConflicts       metric.Int64Counter
+	ConnectorTaskerStateLiveEntitiesEvicted  metric.Int64Counter
 	ConnectorTaskerStateLookupTableEvictions metric.Int64Counter
 	ConnectorTaskerStateOutOfOrder           metric.Int64Counter
 	ConnectorTaskerStateOverflowedPoints     metric.Int64Counter
@@ -99,8 +101,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateEntitiesEvicted, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_entities_evicted",
-		metric.WithDescription("Entities evicted from the entity log, by reason (finished, idle, capacity). [Development]"),
+		metric.WithDescription("Entities evicted from the entity log, by reason (finished, idle, capacity, memory, unsettled, shutdown); unsettled ones went before their transitions settled, so metrics that depend on transitions still to come are inexact. [Development]"),
 		metric.WithUnit("{entity}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateEntityLogBytes, err = builder.meter.Int64Gauge(
+		"otelcol_connector_tasker_state_entity_log_bytes",
+		metric.WithDescription("Bytes the entity log holds after the last flush (what limits::max_memory bounds). [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateExemplarsDropped, err = builder.meter.Int64Counter(
@@ -121,9 +129,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{conflict}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateLiveEntitiesEvicted, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_live_entities_evicted",
+		metric.WithDescription("Live entities (no terminal state reached) that left the entity log unfinished (idle time-to-live, or a cap), so the in_state gauges stopped counting them. [Development]"),
+		metric.WithUnit("{entity}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateLookupTableEvictions, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_lookup_table_evictions",
-		metric.WithDescription("Entries dropped from the entity log's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions) and `names` (a namespace or handler not kept per transition because the table was full; the learned value stands in). [Development]"),
+		metric.WithDescription("Entries dropped from, or refused by, the connector's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions), `names` (a namespace or handler not kept because the table was full; the learned value stands in), `resources` (an output resource past the 4,096 kept: its facts go to a resource with no attributes) and `extra_dimensions` (a tuple of extra-dimension values past the 65,536 held: its facts go to the overflow series). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

@@ -86,7 +86,7 @@ func AssertEqualConnectorTaskerStateDuplicates(t *testing.T, tt *componenttest.T
 func AssertEqualConnectorTaskerStateEntitiesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_tasker_state_entities_evicted",
-		Description: "Entities evicted from the entity log, by reason (finished, idle, capacity). [Development]",
+		Description: "Entities evicted from the entity log, by reason (finished, idle, capacity, memory, unsettled, shutdown); unsettled ones went before their transitions settled, so metrics that depend on transitions still to come are inexact. [Development]",
 		Unit:        "{entity}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -95,6 +95,20 @@ func AssertEqualConnectorTaskerStateEntitiesEvicted(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_connector_tasker_state_entities_evicted")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorTaskerStateEntityLogBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_tasker_state_entity_log_bytes",
+		Description: "Bytes the entity log holds after the last flush (what limits::max_memory bounds). [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_tasker_state_entity_log_bytes")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -147,10 +161,26 @@ func AssertEqualConnectorTaskerStateLearnConflicts(t *testing.T, tt *componentte
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualConnectorTaskerStateLiveEntitiesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_tasker_state_live_entities_evicted",
+		Description: "Live entities (no terminal state reached) that left the entity log unfinished (idle time-to-live, or a cap), so the in_state gauges stopped counting them. [Development]",
+		Unit:        "{entity}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_tasker_state_live_entities_evicted")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualConnectorTaskerStateLookupTableEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_tasker_state_lookup_table_evictions",
-		Description: "Entries dropped from the entity log's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions) and `names` (a namespace or handler not kept per transition because the table was full; the learned value stands in). [Development]",
+		Description: "Entries dropped from, or refused by, the connector's small tables, by `table`: `service_instances` (unseen for the idle time-to-live, or the table full; used for clock-skew decisions), `names` (a namespace or handler not kept because the table was full; the learned value stands in), `resources` (an output resource past the 4,096 kept: its facts go to a resource with no attributes) and `extra_dimensions` (a tuple of extra-dimension values past the 65,536 held: its facts go to the overflow series). [Development]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

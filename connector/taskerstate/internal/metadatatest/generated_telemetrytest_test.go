@@ -24,9 +24,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorTaskerStateClockSkew.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateDuplicates.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateEntitiesEvicted.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateEntityLogBytes.Record(context.Background(), 1)
 	tb.ConnectorTaskerStateExemplarsDropped.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateLateTransitions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateLearnConflicts.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateLiveEntitiesEvicted.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateOutOfOrder.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateOverflowedPoints.Add(context.Background(), 1)
@@ -50,6 +52,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualConnectorTaskerStateEntitiesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateEntityLogBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateExemplarsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -57,6 +62,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateLearnConflicts(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateLiveEntitiesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateLookupTableEvictions(t, testTel,

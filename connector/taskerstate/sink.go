@@ -1,0 +1,112 @@
+package taskerstate // import "github.com/tasker-systems/otelcol-tasker/connector/taskerstate"
+
+import (
+	"strconv"
+
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
+	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+)
+
+// unknown is the value of namespace and handler_name when they cannot be learned.
+const unknown = "unknown"
+
+// sink turns the entity log's facts into series (docs/telemetry.md §7). It is the log's
+// statelog.Sink; the connector's mutex guards both.
+type sink struct {
+	table     *series.Table
+	extras    *tuples
+	exemplars bool
+	now       int64 // collector clock of the current flush, ns
+	vals      [8]string
+}
+
+var (
+	_ statelog.Sink[payload]      = (*sink)(nil)
+	_ statelog.Resourcer[payload] = (*sink)(nil)
+	_ statelog.Releaser[payload]  = (*sink)(nil)
+)
+
+// Resource implements statelog.Resourcer: live entities are grouped by output resource.
+func (s *sink) Resource(p *payload) uint32 { return p.res }
+
+// Release implements statelog.Releaser: a transition's extra-dimension values are freed
+// with it.
+func (s *sink) Release(p *payload) { s.extras.release(p.extra) }
+
+func orUnknown(s string) string {
+	if s == "" {
+		return unknown
+	}
+	return s
+}
+
+// Fact implements statelog.Sink: it adds one derived fact to its series.
+func (s *sink) Fact(f *statelog.Fact[payload]) {
+	m := tasker.MachineOf(f.Kind)
+	ns := orUnknown(f.Namespace)
+	v := s.vals[:0]
+	step := f.Kind == tasker.KindStep
+	switch f.Type {
+	case statelog.FactTransition:
+		from, to := stateName(m, f.From), stateName(m, f.To)
+		s.add(pick(step, series.StepTransitions, series.TaskTransitions), f, append(v, ns, from, to, f.Event), 1)
+		if f.Invalid {
+			s.add(series.Invalid, f, append(s.vals[:0], f.Kind.String(), from, to), 1)
+		}
+	case statelog.FactStateDuration:
+		s.add(pick(step, series.StepStateDuration, series.TaskStateDuration), f, append(v, f.State.String(), ns), f.Seconds)
+	case statelog.FactCompletion:
+		s.add(series.TaskCompletion, f, append(v, ns, f.State.String()), f.Seconds)
+	case statelog.FactAttempt:
+		s.add(series.StepAttempts, f, append(v, orUnknown(f.Handler), ns, f.Outcome, strconv.Itoa(f.Ordinal)), 1)
+	case statelog.FactStepOutcome:
+		v = append(v, ns, orUnknown(f.Handler), f.Outcome)
+		s.add(series.StepCompletion, f, v, f.Seconds)
+		s.add(series.StepAttemptCount, f, v, float64(f.Ordinal))
+	}
+}
+
+func pick(step bool, forStep, forTask series.Metric) series.Metric {
+	if step {
+		return forStep
+	}
+	return forTask
+}
+
+// stateName is a state as a metric attribute: "none" for no previous state, and a task's
+// legacy in_progress as steps_in_process.
+func stateName(m *tasker.Machine, st tasker.State) string { return m.Canonical(st).String() }
+
+// add records value (an increment of 1 for sums, an observation for histograms) in the
+// series of metric id with the given attribute values and the fact's extra dimensions.
+func (s *sink) add(id series.Metric, f *statelog.Fact[payload], vals []string, value float64) {
+	p := f.Data
+	if p.extra != 0 {
+		if extra, ok := s.extras.values(p.extra); ok {
+			vals = append(vals, extra...)
+		} else {
+			vals = nil // the values could not be kept: the overflow series counts it
+		}
+	}
+	var ex *series.Exemplar
+	if s.exemplars {
+		ex = &series.Exemplar{TraceID: p.traceID, SpanID: p.spanID, Correlation: f.Correlation, Value: value, Time: f.Time}
+	}
+	s.table.Add(id, p.res, vals, value, s.now, ex)
+}
+
+// setLiveGauges sets the four live-state gauges (§7 Live state) from the log's live series:
+// the number of live entities and when the longest waiting entered the state.
+func (s *sink) setLiveGauges(log *statelog.Log[payload]) {
+	log.Live(func(ls *statelog.LiveSeries) {
+		v := append(s.vals[:0], orUnknown(ls.Namespace), ls.State.String())
+		count, since := series.TaskInState, series.TaskOldestInStateSince
+		if ls.Kind == tasker.KindStep {
+			count, since = series.StepInState, series.StepOldestInStateSince
+		}
+		s.table.SetGauge(count, ls.Resource, v, float64(ls.Count), s.now)
+		s.table.SetGauge(since, ls.Resource, v, float64(ls.OldestSince)/1e9, s.now)
+	})
+	s.table.EndGauges()
+}

@@ -1,0 +1,406 @@
+package statelog
+
+import (
+	"hash/maphash"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
+)
+
+// What tracking costs: finding and making entities, giving their room back, and the bounds
+// (entities, bytes, time) that decide which ones go.
+
+// hashID hashes an entity's kind and id for the id index.
+func (l *Log[P]) hashID(k tasker.Kind, id string) uint32 {
+	h := maphash.String(l.seed, id) ^ uint64(k)*0x9e3779b97f4a7c15
+	return uint32(h ^ h>>32)
+}
+
+func (l *Log[P]) entHash(i uint32) uint32 { return l.ents.at(i).hash }
+
+// probe looks for an entity; it returns its position (0 when absent) and the slot where the
+// probe ended (an empty one when absent).
+func (l *Log[P]) probe(k tasker.Kind, id string, h uint32) (uint32, uint32) {
+	if len(l.byID.slots) == 0 {
+		return 0, 0
+	}
+	u, isUUID := parseUUID(id)
+	s := l.byID.start(h)
+	for ; l.byID.slots[s] != 0; s = l.byID.next(s) {
+		i := l.byID.slots[s]
+		if e := l.ents.at(i); e.hash == h && e.kind == k && l.ids.idEquals(&e.id, id, u, isUUID) {
+			return i, s
+		}
+	}
+	return 0, s
+}
+
+// lookup returns an entity's position, or 0 when it is not tracked.
+func (l *Log[P]) lookup(k tasker.Kind, id string) uint32 {
+	i, _ := l.probe(k, id, l.hashID(k, id))
+	return i
+}
+
+// isID reports whether the entity at i is kind k with id id.
+func (l *Log[P]) isID(i uint32, k tasker.Kind, id string) bool {
+	u, ok := parseUUID(id)
+	e := l.ents.at(i)
+	return e.kind == k && l.ids.idEquals(&e.id, id, u, ok)
+}
+
+// entity returns the tracked entity (its position), making it if needed (and room for it),
+// and marks it most recently seen.
+func (l *Log[P]) entity(k tasker.Kind, id string, now int64) uint32 {
+	h := l.hashID(k, id)
+	if i, _ := l.probe(k, id, h); i != 0 {
+		l.touch(i, now)
+		return i
+	}
+	if l.Len() >= l.limits.MaxEntities {
+		l.Expire()
+		for l.Len() >= l.limits.MaxEntities && l.evictOne(EvictCapacity, 0) {
+		}
+	}
+	i := l.allocEntity()
+	l.byID.ready(l.entHash)
+	_, s := l.probe(k, id, h)
+	l.byID.put(s, i)
+	e := l.ents.at(i)
+	*e = entity{id: l.ids.makeID(id), kind: k, hash: h, gen: e.gen, lastSeen: now}
+	l.count[k]++
+	l.unfinished.pushFront(i, l.ageLink)
+	if l.derive != nil {
+		l.derive.made(i)
+	}
+	return i
+}
+
+func (l *Log[P]) touch(i uint32, now int64) {
+	e := l.ents.at(i)
+	e.lastSeen = now
+	if !e.finished && l.unfinished.head != i {
+		l.unfinished.remove(i, l.ageLink)
+		l.unfinished.pushFront(i, l.ageLink)
+	}
+}
+
+// allocEntity returns a free entity position, adding a page to the entity slabs when the
+// memory budget allows, else evicting an entity to make room.
+func (l *Log[P]) allocEntity() uint32 {
+	for l.freeEnts == 0 && l.ents.full() {
+		if l.fits(l.entPageBytes()) || !l.evictOne(EvictMemory, 0) {
+			l.addEntPage()
+		}
+	}
+	if i := l.freeEnts; i != 0 {
+		l.freeEnts = l.ents.at(i).age.next
+		return i
+	}
+	i := l.ents.take()
+	if l.derive != nil {
+		l.derive.ents.take()
+	}
+	return i
+}
+
+// allocEntry returns a free transition position for entity ei, adding a page to the
+// transition slabs when the memory budget allows, else evicting another entity.
+func (l *Log[P]) allocEntry(ei uint32) uint32 {
+	for l.freeTrs == 0 && l.trs.full() {
+		if l.fits(l.trPageBytes()) || !l.evictOne(EvictMemory, ei) {
+			l.addTrPage()
+		}
+	}
+	if p := l.freeTrs; p != 0 {
+		l.freeTrs = l.trs.at(p).next
+		return p
+	}
+	p := l.trs.take()
+	l.data.take()
+	if l.stamp != nil {
+		l.stamp.read.take()
+	}
+	if l.derive != nil {
+		l.derive.trs.take()
+	}
+	return p
+}
+
+// freeEntry gives a transition's position back.
+func (l *Log[P]) freeEntry(p uint32) {
+	if l.derive != nil && l.derive.release != nil {
+		l.derive.release(l.data.at(p))
+	}
+	var zero P
+	*l.data.at(p) = zero
+	*l.trs.at(p) = entry{link: link{next: l.freeTrs}}
+	l.freeTrs = p
+}
+
+// addEntPage and addTrPage grow every slab of one kind together: the shared ones and those
+// of the mode, which are parallel to them.
+func (l *Log[P]) addEntPage() {
+	l.ents.addPage()
+	if l.derive != nil {
+		l.derive.ents.addPage()
+	}
+}
+
+func (l *Log[P]) addTrPage() {
+	l.trs.addPage()
+	l.data.addPage()
+	if l.stamp != nil {
+		l.stamp.read.addPage()
+	}
+	if l.derive != nil {
+		l.derive.trs.addPage()
+	}
+}
+
+// entPageBytes and trPageBytes are the bytes one more page of the slabs would add.
+func (l *Log[P]) entPageBytes() int64 {
+	n := pageBytes[entity]()
+	if l.derive != nil {
+		n += pageBytes[dentity]()
+	}
+	return n
+}
+
+func (l *Log[P]) trPageBytes() int64 {
+	n := pageBytes[entry]() + pageBytes[P]()
+	if l.stamp != nil {
+		n += pageBytes[uint8]()
+	}
+	if l.derive != nil {
+		n += pageBytes[settling]()
+	}
+	return n
+}
+
+// Bytes returns the memory the log holds: every slab and table, and the name and service
+// tables as estimated. This is what max_memory bounds.
+func (l *Log[P]) Bytes() int64 {
+	n := l.ents.bytes() + l.trs.bytes() + l.data.bytes() + l.byID.bytes() + l.ids.bytes() +
+		l.names.bytes + l.sources.bytes() + int64(cap(l.ordBufs[0])+cap(l.ordBufs[1]))*4
+	if l.stamp != nil {
+		n += l.stamp.read.bytes()
+	}
+	if l.derive != nil {
+		n += l.derive.bytes()
+	}
+	return n
+}
+
+// fits reports whether growing by n bytes keeps the log within max_memory.
+func (l *Log[P]) fits(n int64) bool { return l.Bytes()+n <= int64(l.limits.MaxMemory) }
+
+// maxUnsettledSkips bounds how many entities with unsettled transitions eviction passes over
+// in the unfinished list before it takes one of them.
+const maxUnsettledSkips = 64
+
+// evictOne makes room at a cap: the finished entity that finished first, else the least
+// recently seen unfinished one whose transitions have all settled, else (a last resort,
+// counted as unsettled) the least recently seen. It never evicts keep. It reports whether
+// one went.
+func (l *Log[P]) evictOne(why EvictReason, keep uint32) bool {
+	now := l.clock.Now().UnixNano()
+	if i := l.finished.head; i != 0 && i != keep {
+		l.evict(i, why, now)
+		return true
+	}
+	last := uint32(0)
+	skips := 0
+	for i := l.unfinished.tail; i != 0; i = l.ents.at(i).age.prev {
+		if i == keep {
+			continue
+		}
+		if l.derive == nil || l.derive.allSettled(i) {
+			l.evict(i, why, now)
+			return true
+		}
+		if last == 0 {
+			last = i
+		}
+		if skips++; skips >= maxUnsettledSkips {
+			break
+		}
+	}
+	if last != 0 {
+		l.evict(last, EvictUnsettled, now)
+		return true
+	}
+	if i := l.finished.head; i != 0 && l.ents.at(i).age.next != 0 {
+		l.evict(l.ents.at(i).age.next, why, now) // the finished head is keep
+		return true
+	}
+	return false
+}
+
+// maybeFinish marks a task finished when its log's latest state is terminal, and its steps
+// with it. A step is finished only once its task is terminal (§5): a step's error is not
+// terminal, and a completed step may still be resolved manually.
+func (l *Log[P]) maybeFinish(ei uint32, now int64) {
+	e := l.ents.at(ei)
+	if e.kind != tasker.KindTask || e.finished || e.log.tail == 0 {
+		return
+	}
+	if !tasker.TaskMachine.Terminal(l.trs.at(e.log.tail).to) {
+		return
+	}
+	l.finish(ei, now)
+	for s := l.ents.at(ei).steps.head; s != 0; s = l.ents.at(s).sib.next {
+		l.finish(s, now)
+	}
+}
+
+func (l *Log[P]) finish(i uint32, now int64) {
+	e := l.ents.at(i)
+	if e.finished {
+		return
+	}
+	e.finished, e.finishedAt = true, now
+	l.unfinished.remove(i, l.ageLink)
+	l.finished.pushBack(i, l.ageLink)
+}
+
+// Expire evicts entities whose grace period after finishing, or whose idle time-to-live,
+// has passed on the collector's clock. A deriving log settles an entity before it goes.
+func (l *Log[P]) Expire() {
+	now := l.clock.Now().UnixNano()
+	grace, ttl := int64(l.limits.FinishedGrace), int64(l.limits.IdleTTL)
+	for i := l.finished.head; i != 0 && l.ents.at(i).finishedAt+grace <= now; i = l.finished.head {
+		l.evict(i, EvictFinished, now)
+	}
+	for i := l.unfinished.tail; i != 0 && l.ents.at(i).lastSeen+ttl <= now; i = l.unfinished.tail {
+		l.evict(i, EvictIdle, now)
+	}
+	l.sources.expire(now, l.limits.IdleTTL)
+	if l.ids.wantsCompaction() {
+		l.compactIDs()
+	}
+}
+
+// Close evicts everything (the connector's shutdown settles it first).
+func (l *Log[P]) Close() {
+	now := l.clock.Now().UnixNano()
+	for i := l.finished.head; i != 0; i = l.finished.head {
+		l.evict(i, EvictShutdown, now)
+	}
+	for i := l.unfinished.tail; i != 0; i = l.unfinished.tail {
+		l.evict(i, EvictShutdown, now)
+	}
+}
+
+// evict removes an entity, settling it first in a deriving log, and counts why.
+func (l *Log[P]) evict(i uint32, why EvictReason, now int64) {
+	if l.derive != nil {
+		l.derive.leaving(l, i, now)
+	}
+	e := l.ents.at(i)
+	l.stats.Evicted[e.kind][why]++
+	// Its steps may outlive it (evicted later, or still settling): they keep the namespace
+	// learned for their task, which they can no longer look up.
+	for s := e.steps.head; s != 0; {
+		next := l.ents.at(s).sib.next
+		st := l.ents.at(s)
+		if st.ns == 0 {
+			st.ns = e.ns
+		}
+		st.task, st.sib = 0, link{}
+		s = next
+	}
+	if e.task != 0 {
+		l.ents.at(e.task).steps.remove(i, l.sibLink)
+	}
+	for p := e.log.head; p != 0; {
+		next := l.trs.at(p).next
+		l.freeEntry(p)
+		p = next
+	}
+	if e.finished {
+		l.finished.remove(i, l.ageLink)
+	} else {
+		l.unfinished.remove(i, l.ageLink)
+	}
+	l.unindex(i)
+	l.count[e.kind]--
+	l.ids.freeID(&e.id)
+	gen := e.gen + 1
+	*e = entity{gen: gen, age: link{next: l.freeEnts}}
+	l.freeEnts = i
+}
+
+// unindex removes entity i from the id index.
+func (l *Log[P]) unindex(i uint32) {
+	h := l.ents.at(i).hash
+	for s := l.byID.start(h); l.byID.slots[s] != 0; s = l.byID.next(s) {
+		if l.byID.slots[s] == i {
+			l.byID.delete(s, l.entHash)
+			return
+		}
+	}
+}
+
+// compactIDs moves the live ids of the arena into its spare buffer.
+func (l *Log[P]) compactIDs() {
+	l.ids.compact(func(move func(off, n uint32) uint32) {
+		for i := uint32(1); i < l.ents.n; i++ {
+			if r := &l.ents.at(i).id; r.form == idArena {
+				off, n := r.arenaRef()
+				r.setArena(move(off, n), n)
+			}
+		}
+		if l.derive != nil {
+			l.derive.moveIDs(move)
+		}
+	})
+}
+
+// dropOldest removes the oldest transition of an entity that is neither its start (a task's
+// as §5 defines it, a step's first record) nor an open claim, and whose facts are derived.
+// When every transition is still within its settle window, the entity is settled at once
+// rather than lose a transition's count. It reports whether one was removed.
+func (l *Log[P]) dropOldest(ei uint32, now int64) bool {
+	for _, force := range []bool{false, true} {
+		if l.derive != nil {
+			l.derive.derive(l, ei, now, force)
+		}
+		if p := l.droppable(ei); p != 0 {
+			e := l.ents.at(ei)
+			e.log.remove(p, l.trLink)
+			e.n--
+			l.freeEntry(p)
+			l.stats.Dropped[e.kind]++
+			return true
+		}
+		if l.derive == nil {
+			break
+		}
+	}
+	return false
+}
+
+// droppable returns the oldest transition dropOldest may remove, or 0.
+func (l *Log[P]) droppable(ei uint32) uint32 {
+	e := l.ents.at(ei)
+	var start uint32
+	if e.kind == tasker.KindTask {
+		start = taskStart(&l.trs, l.order(ei, 0))
+	} else if e.log.head != 0 && l.trs.at(e.log.head).from == tasker.StateNone {
+		start = e.log.head
+	}
+	var open uint32 // the step's latest claim whose attempt is not yet counted
+	if e.kind == tasker.KindStep {
+		for p := e.log.tail; p != 0 && open == 0; p = l.trs.at(p).prev {
+			if l.trs.at(p).to == tasker.InProgress && (l.derive == nil || !l.derive.attemptDone(p)) {
+				open = p
+			}
+		}
+	}
+	for p := e.log.head; p != 0; p = l.trs.at(p).next {
+		if p == start || p == open || l.derive != nil && !l.derive.counted(p) {
+			continue
+		}
+		return p
+	}
+	return 0
+}

@@ -1,0 +1,219 @@
+package statelog
+
+import (
+	"unsafe"
+)
+
+// The building blocks of the log's storage. None of them holds a pointer into the heap
+// besides its own backing arrays, so the garbage collector marks each in constant time,
+// whatever it holds.
+
+// maxSlab bounds a slab's length: positions are uint32, and 0 means "none".
+const maxSlab = 1<<31 - 1
+
+// link is an element's place in an intrusive doubly linked list, by slab position (0: none).
+type link struct{ prev, next uint32 }
+
+// list is an intrusive doubly linked list over slab positions. links returns the link of a
+// position; each list an element can be on has its own link field.
+type list struct{ head, tail uint32 }
+
+func (q *list) empty() bool { return q.head == 0 }
+
+func (q *list) pushBack(i uint32, links func(uint32) *link) {
+	*links(i) = link{prev: q.tail}
+	if q.tail != 0 {
+		links(q.tail).next = i
+	} else {
+		q.head = i
+	}
+	q.tail = i
+}
+
+func (q *list) pushFront(i uint32, links func(uint32) *link) {
+	*links(i) = link{next: q.head}
+	if q.head != 0 {
+		links(q.head).prev = i
+	} else {
+		q.tail = i
+	}
+	q.head = i
+}
+
+// insertAfter puts i after at (at 0: at the front).
+func (q *list) insertAfter(at, i uint32, links func(uint32) *link) {
+	if at == 0 {
+		q.pushFront(i, links)
+		return
+	}
+	if at == q.tail {
+		q.pushBack(i, links)
+		return
+	}
+	next := links(at).next
+	*links(i) = link{prev: at, next: next}
+	links(at).next = i
+	links(next).prev = i
+}
+
+func (q *list) remove(i uint32, links func(uint32) *link) {
+	l := *links(i)
+	if l.prev != 0 {
+		links(l.prev).next = l.next
+	} else {
+		q.head = l.next
+	}
+	if l.next != 0 {
+		links(l.next).prev = l.prev
+	} else {
+		q.tail = l.prev
+	}
+	*links(i) = link{}
+}
+
+// insertSorted puts i in a list kept in ascending key order, after every element whose key
+// is not greater (so equal keys keep insertion order). It walks from the tail: keys are
+// times, and new ones are mostly the latest.
+func (q *list) insertSorted(i uint32, key int64, keyOf func(uint32) int64, links func(uint32) *link) {
+	at := q.tail
+	for at != 0 && keyOf(at) > key {
+		at = links(at).prev
+	}
+	q.insertAfter(at, i, links)
+}
+
+// index maps 32-bit hashes to slab positions by open addressing: linear probing, and
+// backward-shift deletion, so no tombstones accumulate. Callers probe it themselves (start,
+// next) and compare keys in their slab.
+type index struct {
+	slots []uint32 // position; 0 is an empty slot
+	used  int
+}
+
+func (x *index) start(h uint32) uint32 { return h & uint32(len(x.slots)-1) }
+func (x *index) next(s uint32) uint32  { return (s + 1) & uint32(len(x.slots)-1) }
+
+// ready makes room for one more element, keeping the load under a half. hashOf returns the
+// hash of the element at a position, for rehashing.
+func (x *index) ready(hashOf func(uint32) uint32) {
+	if len(x.slots) == 0 {
+		x.slots = make([]uint32, 1024)
+		return
+	}
+	if 2*(x.used+1) <= len(x.slots) {
+		return
+	}
+	old := x.slots
+	x.slots = make([]uint32, 2*len(old))
+	for _, pos := range old {
+		if pos != 0 {
+			s := x.start(hashOf(pos))
+			for x.slots[s] != 0 {
+				s = x.next(s)
+			}
+			x.slots[s] = pos
+		}
+	}
+}
+
+// put stores pos in the empty slot s that a probe ended on.
+func (x *index) put(s, pos uint32) {
+	x.slots[s] = pos
+	x.used++
+}
+
+// delete empties slot s and moves later elements of its probe run back into the gap.
+func (x *index) delete(s uint32, hashOf func(uint32) uint32) {
+	x.slots[s] = 0
+	x.used--
+	gap := s
+	for j := x.next(s); x.slots[j] != 0; j = x.next(j) {
+		home := x.start(hashOf(x.slots[j]))
+		// Move j back into the gap unless its home lies cyclically in (gap, j].
+		if (j > gap && (home <= gap || home > j)) || (j < gap && home <= gap && home > j) {
+			x.slots[gap] = x.slots[j]
+			x.slots[j] = 0
+			gap = j
+		}
+	}
+}
+
+func (x *index) bytes() int64 { return int64(cap(x.slots)) * 4 }
+
+// arena holds variable-length byte strings (ids that are not canonical UUIDs). Freed bytes
+// are counted as garbage; when garbage passes half the arena, the live strings are copied
+// into a second buffer, which is kept for the next compaction.
+type arena struct {
+	buf, spare []byte
+	garbage    int
+}
+
+func (a *arena) put(s string) (off, n uint32) {
+	off = uint32(len(a.buf))
+	a.buf = append(a.buf, s...)
+	return off, uint32(len(s))
+}
+
+func (a *arena) get(off, n uint32) []byte { return a.buf[off : off+n : off+n] }
+
+func (a *arena) free(n uint32) { a.garbage += int(n) }
+
+// wantsCompaction reports whether compacting would free enough to be worth a pass.
+func (a *arena) wantsCompaction() bool { return a.garbage > 64<<10 && 2*a.garbage > len(a.buf) }
+
+// compact copies the live strings, which every visits once each (moving a reference to
+// its new place), into the spare buffer, and swaps the two.
+func (a *arena) compact(every func(move func(off, n uint32) uint32)) {
+	out := a.spare[:0]
+	every(func(off, n uint32) uint32 {
+		at := uint32(len(out))
+		out = append(out, a.buf[off:off+n]...)
+		return at
+	})
+	a.spare, a.buf = a.buf[:0], out
+	a.garbage = 0
+}
+
+func (a *arena) bytes() int64 { return int64(cap(a.buf) + cap(a.spare)) }
+
+// pageShift sets the slab page: 4,096 elements. A slab grows a page at a time, so growing
+// copies nothing and holds no second copy, and the bytes it holds are known to the page.
+const (
+	pageShift = 12
+	pageSize  = 1 << pageShift
+	pageMask  = pageSize - 1
+)
+
+// slab is an array of T in pages, addressed by position; position 0 is never handed out
+// (it means "none"). Slabs of one log that are parallel (one element per entity, or per
+// transition) grow together and share positions.
+type slab[T any] struct {
+	pages [][]T
+	n     uint32 // positions in use or freed: 0 ..< n
+}
+
+func (s *slab[T]) at(p uint32) *T { return &s.pages[p>>pageShift][p&pageMask] }
+
+// full reports whether every position of the allocated pages has been handed out.
+func (s *slab[T]) full() bool { return int(s.n) >= len(s.pages)*pageSize }
+
+// addPage allocates one more page.
+func (s *slab[T]) addPage() { s.pages = append(s.pages, make([]T, pageSize)) }
+
+// take hands out the next never-used position (the caller made room with addPage when full).
+func (s *slab[T]) take() uint32 {
+	if s.n == 0 {
+		s.n = 1 // position 0 is none
+	}
+	p := s.n
+	s.n++
+	return p
+}
+
+// pageBytes is the size of one page of T.
+func pageBytes[T any]() int64 {
+	var zero T
+	return int64(unsafe.Sizeof(zero)) * pageSize
+}
+
+func (s *slab[T]) bytes() int64 { return int64(len(s.pages)) * pageBytes[T]() }
