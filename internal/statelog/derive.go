@@ -46,11 +46,11 @@ type deriving[P any] struct {
 	// release, when the sink wants it, is told of each transition's payload as the log lets
 	// the transition go.
 	release func(*P)
-	ents       slab[dentity]  // parallel to Log.ents
-	trs        slab[settling] // parallel to Log.trs
-	queue      list           // over ents, by dentity.queue
-	live       liveTable
-	fact       Fact[P]
+	ents    slab[dentity]  // parallel to Log.ents
+	trs     slab[settling] // parallel to Log.trs
+	queue   list           // over ents, by dentity.queue
+	live    liveTable
+	fact    Fact[P]
 }
 
 func newDeriving[P any](sink Sink[P]) *deriving[P] {
