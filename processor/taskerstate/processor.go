@@ -34,13 +34,14 @@ const (
 	AttrHandler    = "tasker.step.handler"
 	AttrInvalid    = "tasker.transition.invalid"
 	AttrDuplicate  = "tasker.transition.duplicate"
+	// On the step transition that decides the step's outcome (§7 Step outcomes across
+	// retries): its end-to-end time and how many attempts it made.
+	AttrStepCompletion   = "tasker.step.completion_duration"
+	AttrStepAttemptCount = "tasker.step.attempt_count"
 )
 
-// maxStamps is how many attributes stamp may add to one carrier.
-const maxStamps = 9
-
-// problemLogFull extends transition.Problem for a transition the entity log could not hold.
-const problemLogFull = transition.NumProblems
+// The values of tasker.entity.kind.
+var kindNames = [tasker.NumKinds]string{tasker.KindTask: "task", tasker.KindStep: "step"}
 
 // The entity log's small tables, as the table attribute of lookup_table_evictions.
 const (
@@ -57,8 +58,8 @@ type stateProcessor struct {
 	extractor *transition.Extractor
 	telemetry *metadata.TelemetryBuilder
 	kindAttrs [tasker.NumKinds]metric.MeasurementOption
-	problems  [3][transition.NumProblems + 1]metric.MeasurementOption
-	evictions [3][statelog.NumEvictReasons]metric.MeasurementOption
+	problems  [tasker.NumKinds][transition.NumProblems]metric.MeasurementOption
+	evictions [tasker.NumKinds][statelog.NumEvictReasons]metric.MeasurementOption
 	tables    [2]metric.MeasurementOption
 
 	mu       sync.Mutex
@@ -88,6 +89,15 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 	}); err != nil {
 		return nil, err
 	}
+	if err := tb.RegisterProcessorTaskerStateEntityLogBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		p.mu.Lock()
+		n := p.log.Bytes()
+		p.mu.Unlock()
+		o.Observe(n)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	p.telemetry = tb
 	// Attribute sets are built once, so that counting allocates nothing.
 	p.tables[tableSources] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", "service_instances")))
@@ -96,11 +106,7 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 		kind := attribute.String("kind", tasker.Kind(k).String())
 		p.kindAttrs[k] = metric.WithAttributeSet(attribute.NewSet(kind))
 		for r := range p.problems[k] {
-			reason := "log_full"
-			if r < int(transition.NumProblems) {
-				reason = transition.Problem(r).String()
-			}
-			p.problems[k][r] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", reason)))
+			p.problems[k][r] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", transition.Problem(r).String())))
 		}
 		for r := range p.evictions[k] {
 			p.evictions[k][r] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", statelog.EvictReason(r).String())))
@@ -111,8 +117,8 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 
 func (p *stateProcessor) start(context.Context, component.Host) error {
 	p.logger.Info("Starting tasker_state processor",
-		zap.Int("max_entities", p.limits.MaxEntities), zap.Duration("idle_ttl", p.limits.IdleTTL),
-		zap.Duration("finished_grace", p.limits.FinishedGrace))
+		zap.Int("max_entities", p.limits.MaxEntities), zap.Stringer("max_memory", p.limits.MaxMemory),
+		zap.Stringer("idle_ttl", p.limits.IdleTTL), zap.Stringer("finished_grace", p.limits.FinishedGrace))
 	return nil
 }
 
@@ -151,7 +157,7 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	for i := range b.Transitions {
 		t := &b.Transitions[i]
 		if p.statuses[i] == statelog.Dropped {
-			tally.logFull[t.Kind]++
+			tally.dropped[t.Kind]++
 			continue
 		}
 		tally.recognised[t.Kind]++
@@ -163,7 +169,7 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 
 // batchTally counts a batch's outcomes, so that the telemetry is updated once a batch.
 type batchTally struct {
-	recognised, invalid, logFull [tasker.NumKinds]int64
+	recognised, invalid, dropped [tasker.NumKinds]int64
 	clashes                      int64
 }
 
@@ -171,13 +177,21 @@ type batchTally struct {
 // the stamps not written because the attribute already existed.
 func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, duplicate bool, tally *batchTally) {
 	m := tasker.MachineOf(t.Kind)
-	// One growth of the attribute slice for all the stamps, not one per stamp.
-	t.Attrs.EnsureCapacity(t.Attrs.Len() + maxStamps)
-	w := newStamper(t.Attrs)
-	if ev := m.EventName(t.From, t.To); ev != "" {
-		w.str(AttrEventName, ev)
+	event := m.EventName(t.From, t.To)
+	invalid := !m.Valid(t.From, t.To)
+	step := t.Kind == tasker.KindStep
+	// The attribute slice grows once, by exactly the stamps that follow.
+	n := 1 + count(event != "") + count(s.Namespace != "") + count(s.HasStateSeconds) + count(s.HasTaskSeconds) +
+		count(invalid) + count(duplicate)
+	if step {
+		n += count(s.Attempt > 0) + count(s.Handler != "") + 2*count(s.HasOutcome)
 	}
-	w.str(AttrEntityKind, t.Kind.String())
+	t.Attrs.EnsureCapacity(t.Attrs.Len() + n)
+	w := newStamper(t.Attrs)
+	if event != "" {
+		w.str(AttrEventName, event)
+	}
+	w.str(AttrEntityKind, kindNames[t.Kind])
 	if s.Namespace != "" {
 		w.str(AttrNamespace, s.Namespace)
 	}
@@ -187,15 +201,19 @@ func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, dupl
 	if s.HasTaskSeconds {
 		w.double(AttrTaskDur, s.TaskSeconds)
 	}
-	if t.Kind == tasker.KindStep {
+	if step {
 		if s.Attempt > 0 {
 			w.int(AttrAttempt, int64(s.Attempt))
 		}
 		if s.Handler != "" {
 			w.str(AttrHandler, s.Handler)
 		}
+		if s.HasOutcome {
+			w.double(AttrStepCompletion, s.StepSeconds)
+			w.int(AttrStepAttemptCount, int64(s.StepAttempts))
+		}
 	}
-	if !m.Valid(t.From, t.To) {
+	if invalid {
 		tally.invalid[t.Kind]++
 		w.bool(AttrInvalid)
 	}
@@ -203,6 +221,13 @@ func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, dupl
 		w.bool(AttrDuplicate)
 	}
 	tally.clashes += w.clashes
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // record adds the batch's problems and the log's counters to the component's telemetry.
@@ -215,8 +240,8 @@ func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 		if n := tally.invalid[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsInvalid.Add(ctx, n, p.kindAttrs[k])
 		}
-		if n := tally.logFull[k]; n > 0 {
-			tb.ProcessorTaskerStateTransitionsUnrecognised.Add(ctx, n, p.problems[k][problemLogFull])
+		if n := tally.dropped[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitionsDropped.Add(ctx, n, p.kindAttrs[k])
 		}
 	}
 	for k := range p.batch.Problems {

@@ -28,11 +28,13 @@ type TelemetryBuilder struct {
 	meter                                       metric.Meter
 	mu                                          sync.Mutex
 	registrations                               []metric.Registration
+	ProcessorTaskerStateEntityLogBytes          metric.Int64ObservableGauge
 	ProcessorTaskerStateEvictions               metric.Int64Counter
 	ProcessorTaskerStateLookupTableEvictions    metric.Int64Counter
 	ProcessorTaskerStateStampClashes            metric.Int64Counter
 	ProcessorTaskerStateTrackedEntities         metric.Int64ObservableGauge
 	ProcessorTaskerStateTransitions             metric.Int64Counter
+	ProcessorTaskerStateTransitionsDropped      metric.Int64Counter
 	ProcessorTaskerStateTransitionsDuplicate    metric.Int64Counter
 	ProcessorTaskerStateTransitionsInvalid      metric.Int64Counter
 	ProcessorTaskerStateTransitionsOutOfOrder   metric.Int64Counter
@@ -48,6 +50,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorTaskerStateEntityLogBytesCallback sets callback for observable ProcessorTaskerStateEntityLogBytes metric.
+func (builder *TelemetryBuilder) RegisterProcessorTaskerStateEntityLogBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTaskerStateEntityLogBytes, obs: o})
+		return nil
+	}, builder.ProcessorTaskerStateEntityLogBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterProcessorTaskerStateTrackedEntitiesCallback sets callback for observable ProcessorTaskerStateTrackedEntities metric.
@@ -93,9 +110,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorTaskerStateEntityLogBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_tasker_state_entity_log_bytes",
+		metric.WithDescription("Bytes the entity log holds (what limits::max_memory bounds). [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateEvictions, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_evictions",
-		metric.WithDescription("Entities dropped from the entity log, by `kind` (task, step) and `reason` (finished, idle, capacity). [Development]"),
+		metric.WithDescription("Entities dropped from the entity log, by `kind` (task, step) and `reason` (finished, idle, capacity, memory). [Development]"),
 		metric.WithUnit("{entity}"),
 	)
 	errs = errors.Join(errs, err)
@@ -123,6 +146,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateTransitionsDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_transitions_dropped",
+		metric.WithDescription("Transitions not kept because their entity's log was full of transitions it must keep (max_transitions_per_entity), by `kind`; their spans pass without stamps. [Development]"),
+		metric.WithUnit("{transition}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateTransitionsDuplicate, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_transitions_duplicate",
 		metric.WithDescription("Transitions already seen (same entity, states and time), by `kind`. [Development]"),
@@ -143,7 +172,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateTransitionsUnrecognised, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_transitions_unrecognised",
-		metric.WithDescription("Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, log_full) and `kind` (task, step, unknown). [Development]"),
+		metric.WithDescription("Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp) and `kind` (task, step, unknown). [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)

@@ -21,10 +21,24 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 	return set
 }
 
+func AssertEqualProcessorTaskerStateEntityLogBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_tasker_state_entity_log_bytes",
+		Description: "Bytes the entity log holds (what limits::max_memory bounds). [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_tasker_state_entity_log_bytes")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorTaskerStateEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_evictions",
-		Description: "Entities dropped from the entity log, by `kind` (task, step) and `reason` (finished, idle, capacity). [Development]",
+		Description: "Entities dropped from the entity log, by `kind` (task, step) and `reason` (finished, idle, capacity, memory). [Development]",
 		Unit:        "{entity}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -99,6 +113,22 @@ func AssertEqualProcessorTaskerStateTransitions(t *testing.T, tt *componenttest.
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorTaskerStateTransitionsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_tasker_state_transitions_dropped",
+		Description: "Transitions not kept because their entity's log was full of transitions it must keep (max_transitions_per_entity), by `kind`; their spans pass without stamps. [Development]",
+		Unit:        "{transition}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_tasker_state_transitions_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorTaskerStateTransitionsDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_transitions_duplicate",
@@ -150,7 +180,7 @@ func AssertEqualProcessorTaskerStateTransitionsOutOfOrder(t *testing.T, tt *comp
 func AssertEqualProcessorTaskerStateTransitionsUnrecognised(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_transitions_unrecognised",
-		Description: "Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, log_full) and `kind` (task, step, unknown). [Development]",
+		Description: "Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp) and `kind` (task, step, unknown). [Development]",
 		Unit:        "{transition}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

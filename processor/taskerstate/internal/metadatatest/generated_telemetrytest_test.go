@@ -20,6 +20,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterProcessorTaskerStateEntityLogBytesCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterProcessorTaskerStateTrackedEntitiesCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
@@ -28,10 +32,14 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateStampClashes.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitions.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateTransitionsDropped.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDuplicate.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsInvalid.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsUnrecognised.Add(context.Background(), 1)
+	AssertEqualProcessorTaskerStateEntityLogBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateEvictions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -45,6 +53,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTransitions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateTransitionsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTransitionsDuplicate(t, testTel,
