@@ -78,6 +78,9 @@ type GaugeSeries struct {
 //     step_uuid and a step_name: the worker's worker.step_execution); a step never claimed
 //     has no such span, and its handler is unknown. namespace is the task's: every task's
 //     spans carry it, so it is always learned.
+//   - Nothing leaves the log early: the ground truth is the components' view when no entity
+//     was evicted (idle_ttl, capacity), as in the end-to-end runs, which last minutes and
+//     track a few hundred entities.
 func (t *Truth) addLiveState(p *Plan, base time.Time) {
 	skew := p.Opts.WorkerSkew
 	unix := func(d time.Duration) float64 {
