@@ -31,10 +31,11 @@ var coreMetrics = []string{"otelcol_receiver_accepted_spans", "otelcol_receiver_
 func knownMetrics(t *testing.T, rules *ruleFile) map[string]string {
 	t.Helper()
 	known := map[string]string{}
-	for _, m := range []string{sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricStepAttempts, sim.MetricInvalidTransitions} {
+	for _, m := range []string{sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricStepAttempts, sim.MetricInvalidTransitions,
+		sim.MetricTaskInState, sim.MetricStepInState, sim.MetricTaskOldestInState, sim.MetricStepOldestInState} {
 		known[m] = "connector output"
 	}
-	for _, h := range []string{sim.MetricTaskStateDuration, sim.MetricStepStateDuration, sim.MetricTaskCompletion} {
+	for _, h := range []string{sim.MetricTaskStateDuration, sim.MetricStepStateDuration, sim.MetricTaskCompletion, sim.MetricStepCompletion, sim.MetricStepAttemptCount} {
 		for _, s := range []string{"_bucket", "_sum", "_count"} {
 			known[h+s] = "connector output"
 		}
@@ -352,10 +353,13 @@ func TestDashboardNamesOnlyMetricsThatExist(t *testing.T) {
 		}
 	}
 	// The panels the architecture asks for: transitions by event, attempts by outcome, time in
-	// state, completion, invalid transitions, and the collectors' health.
+	// state, completion, invalid transitions, and the collectors' health; and the live state's: live
+	// entities and oldest age by state, steps' end-to-end time and attempts per step.
 	for _, m := range []string{
 		sim.MetricStepTransitions, sim.MetricTaskTransitions, sim.MetricStepAttempts, sim.MetricInvalidTransitions,
 		sim.MetricStepStateDuration + "_bucket", sim.MetricTaskStateDuration + "_bucket", sim.MetricTaskCompletion + "_bucket",
+		sim.MetricTaskInState, sim.MetricStepInState, sim.MetricTaskOldestInState, sim.MetricStepOldestInState,
+		sim.MetricStepCompletion + "_bucket", sim.MetricStepAttemptCount + "_bucket",
 		"otelcol_connector_tasker_state_tracked_entities", "otelcol_processor_tasker_state_tracked_entities",
 		"otelcol_connector_tasker_state_entities_evicted", "otelcol_processor_tasker_state_evictions",
 		"otelcol_connector_tasker_state_overflowed_points", "otelcol_connector_tasker_state_late_transitions",

@@ -358,11 +358,11 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("deploy/prometheus rules load, evaluate and return data", func(t *testing.T) {
-		checkDeployRules(ctx, t, prom)
+		checkDeployRules(ctx, t, prom, truth)
 	})
 
 	t.Run("deploy/grafana dashboard queries run", func(t *testing.T) {
-		checkDashboard(ctx, t, prom)
+		checkDashboard(ctx, t, prom, truth)
 	})
 
 	var traces map[string][]span
@@ -511,63 +511,26 @@ func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error 
 
 func compareMetricsOf(ctx context.Context, prom *promAPI, truth *sim.Truth, counters, histograms []string) error {
 	var diffs []string
-	compare := func(query string, want map[string]float64, tol func(float64) float64) error {
-		res, err := prom.query(ctx, query)
-		if err != nil {
-			return err
-		}
-		got := map[string]float64{}
-		for _, r := range res {
-			got[labelKey(r.labels)] += r.value
-		}
-		for k, w := range want {
-			g, ok := got[k]
-			if !ok || math.Abs(g-w) > tol(w) {
-				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v (present %v), want %v", query, k, g, ok, w))
-			}
-		}
-		for k, g := range got {
-			if _, ok := want[k]; !ok {
-				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v, want no such series", query, k, g))
-			}
-		}
-		return nil
-	}
-	exact := func(float64) float64 { return 0 }
-	approx := func(w float64) float64 { return 1e-6 + 1e-9*math.Abs(w) }
 	for _, m := range counters {
 		labels := counterLabels[m]
 		want := map[string]float64{}
 		for _, s := range truth.Counters[m] {
 			want[labelKey(s.Labels)] += s.Value
 		}
-		if err := compare(fmt.Sprintf("sum by (%s) (%s)", strings.Join(labels, ","), m), want, exact); err != nil {
+		d, err := diffSeries(ctx, prom, fmt.Sprintf("sum by (%s) (%s)", strings.Join(labels, ","), m), want, exact, nil)
+		if err != nil {
 			return err
 		}
+		diffs = append(diffs, d...)
 	}
 	for _, m := range histograms {
-		labels := histogramLabels[m]
-		wantCount, wantSum := map[string]float64{}, map[string]float64{}
-		for _, s := range truth.Histograms[m] {
-			wantCount[labelKey(s.Labels)] += float64(s.Count)
-			wantSum[labelKey(s.Labels)] += s.Sum
-		}
-		by := strings.Join(labels, ",")
-		if err := compare(fmt.Sprintf("sum by (%s) (%s_count)", by, m), wantCount, exact); err != nil {
+		d, err := diffHistogram(ctx, prom, m, histogramLabels[m], truth.Histograms[m])
+		if err != nil {
 			return err
 		}
-		if err := compare(fmt.Sprintf("sum by (%s) (%s_sum)", by, m), wantSum, approx); err != nil {
-			return err
-		}
+		diffs = append(diffs, d...)
 	}
-	if len(diffs) > 0 {
-		sort.Strings(diffs)
-		if len(diffs) > 40 {
-			diffs = append(diffs[:40], fmt.Sprintf("... and %d more", len(diffs)-40))
-		}
-		return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
-	}
-	return nil
+	return diffsError(diffs)
 }
 
 func compareSpanCounts(traces map[string][]span, truth *sim.Truth) error {

@@ -45,6 +45,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.DuplicateDelay, "duplicate-delay", o.DuplicateDelay, "how long after the original a duplicate is sent")
 	fs.DurationVar(&o.WorkerSkew, "worker-skew", 0, "the worker clock's offset from the orchestration's (keep under 0.8s)")
 	fs.BoolVar(&o.OmitTaskTransitions, "no-task-transitions", false, "send no task transitions, like today's Tasker (task metrics stay empty)")
+	fs.Float64Var(&o.InFlightRate, "in-flight-rate", o.InFlightRate, "fraction of tasks left unfinished, stopped (with their steps) in every non-terminal state in turn")
 	endpoint := fs.String("endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint (host:port, plaintext)")
 	truthFile := fs.String("truth", "", "write the ground truth as JSON to this file")
 	dryRun := fs.Bool("dry-run", false, "plan and write the ground truth without sending anything")

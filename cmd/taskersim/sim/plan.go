@@ -56,6 +56,10 @@ type Options struct {
 	// OmitTaskTransitions sends no task transition, as today's Tasker (which records task
 	// transitions only on a code path its tests use): the task metrics then stay empty.
 	OmitTaskTransitions bool
+	// InFlightRate is the fraction of tasks left unfinished (dealt evenly): each stops, with
+	// its steps, when it reaches its turn of inFlightStops, which cover every non-terminal
+	// state of both machines.
+	InFlightRate float64
 }
 
 // DefaultOptions are the CLI's defaults.
@@ -139,9 +143,19 @@ type Task struct {
 	busy    time.Duration
 	// invalidSkipEval: once, go steps_in_process → enqueuing_steps without evaluating_results.
 	invalidSkipEval bool
-	failStep        int // the step that fails permanently (fates fail_error, fail_resolve), or -1
-	flakyStep       int // the step that fails once or twice before succeeding, or -1
-	flakyFails      int
+	// invalidAfterEnd: once the task has ended, one of its entities moves out of its terminal
+	// state (moveAfterEnd).
+	invalidAfterEnd afterEnd
+	// InFlight names the stop (inFlightStops) at which the task was left unfinished, or "".
+	InFlight string
+	stop     *inFlightStop
+	// frozen: the task has reached its stop; nothing more happens to it or its steps.
+	frozen      bool
+	stoppedStep *Step
+	stoppedAt   time.Duration
+	failStep    int // the step that fails permanently (fates fail_error, fail_resolve), or -1
+	flakyStep   int // the step that fails once or twice before succeeding, or -1
+	flakyFails  int
 }
 
 // Step is one simulated workflow step.
@@ -227,9 +241,58 @@ type planner struct {
 	plan *Plan
 	seq  int
 
-	invalidDebt float64
-	invalidN    int
+	invalidDebt  float64
+	invalidN     int
+	cancelN      int
+	inFlightDebt float64
+	inFlightN    int
 }
+
+// afterEnd is the kind of injected move out of a terminal state.
+type afterEnd int
+
+const (
+	noMoveAfterEnd afterEnd = iota
+	stepAfterEnd            // a worker claims an ended step again: complete (or cancelled, resolved_manually) → in_progress
+	taskAfterEnd            // the orchestration moves the ended task: error → pending, or <end> → enqueuing_steps
+)
+
+// inFlightStop is where an in-flight task stops: right after the task (kind task) or one of
+// its steps (kind step) first enters state. With remark, the entity is first moved once more
+// from the state to itself, a few seconds later (a staleness sweep re-marking it), which must
+// not restart its time in the state.
+type inFlightStop struct {
+	kind, state string
+	remark      bool
+	// needsFailure: only a failing step gets there, so the task is given FateFailError.
+	needsFailure bool
+}
+
+func (s inFlightStop) String() string { return s.kind + " " + s.state }
+
+// inFlightStops are dealt in turn to the in-flight tasks: every non-terminal state of §1 and
+// §2 (the legacy task in_progress is steps_in_process).
+var inFlightStops = []inFlightStop{
+	{kind: KindTask, state: "pending"},
+	{kind: KindStep, state: "pending"},
+	{kind: KindTask, state: "initializing"},
+	{kind: KindStep, state: "enqueued", remark: true},
+	{kind: KindTask, state: "enqueuing_steps"},
+	{kind: KindStep, state: "in_progress"},
+	{kind: KindTask, state: "steps_in_process"},
+	{kind: KindStep, state: "enqueued_for_orchestration"},
+	{kind: KindTask, state: "evaluating_results"},
+	{kind: KindStep, state: "enqueued_as_error_for_orchestration", needsFailure: true},
+	{kind: KindTask, state: "waiting_for_dependencies"},
+	{kind: KindStep, state: "waiting_for_retry", needsFailure: true},
+	{kind: KindTask, state: "waiting_for_retry", needsFailure: true},
+	{kind: KindStep, state: "error", needsFailure: true},
+	{kind: KindTask, state: "blocked_by_failures", remark: true, needsFailure: true},
+}
+
+// inFlightTries bounds how often an in-flight task is planned again (another workflow and
+// timings) until it reaches its stop; one that never does finishes like any other.
+const inFlightTries = 50
 
 // NewPlan plans a whole simulation. It is a pure function of opts.
 func NewPlan(opts Options) (*Plan, error) {
@@ -244,6 +307,9 @@ func NewPlan(opts Options) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("shape must be spans, events or mix, got %q", opts.Shape)
 	}
+	if opts.InFlightRate < 0 || opts.InFlightRate > 1 {
+		return nil, fmt.Errorf("in-flight rate must be between 0 and 1, got %v", opts.InFlightRate)
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = 1
 	}
@@ -251,13 +317,22 @@ func NewPlan(opts Options) (*Plan, error) {
 	var deck []string
 	at := time.Duration(0)
 	for i := 0; i < opts.Tasks; i++ {
-		if len(deck) == 0 {
-			deck = append([]string(nil), fateDeck...)
-			p.r.Shuffle(len(deck), func(a, b int) { deck[a], deck[b] = deck[b], deck[a] })
+		// In-flight tasks are dealt evenly (not drawn), like invalid transitions.
+		p.inFlightDebt += opts.InFlightRate
+		if p.inFlightDebt >= 1 {
+			p.inFlightDebt--
+			stop := inFlightStops[p.inFlightN%len(inFlightStops)]
+			p.inFlightN++
+			p.simulateInFlight(i, at, stop)
+		} else {
+			if len(deck) == 0 {
+				deck = append([]string(nil), fateDeck...)
+				p.r.Shuffle(len(deck), func(a, b int) { deck[a], deck[b] = deck[b], deck[a] })
+			}
+			fate := deck[0]
+			deck = deck[1:]
+			p.simulateTask(i, at, fate, nil)
 		}
-		fate := deck[0]
-		deck = deck[1:]
-		p.simulateTask(i, at, fate)
 		// Exponential inter-arrival with mean Speed/Rate simulated seconds.
 		gap := p.r.ExpFloat64() * opts.Speed / opts.Rate
 		at += time.Duration(gap * float64(time.Second))
@@ -305,7 +380,9 @@ func (p *planner) newSpan(t *Task, service string, instance int, name string, pa
 	if parent != nil {
 		s.ParentID = parent.SpanID
 	}
-	p.plan.Spans = append(p.plan.Spans, s)
+	if !t.frozen { // a stopped task's work never happens: its spans are not sent
+		p.plan.Spans = append(p.plan.Spans, s)
+	}
 	return s
 }
 
@@ -323,8 +400,12 @@ func (p *planner) shapeAsSpan() bool {
 // emit records a transition of the task (step == nil) or of one of its steps at time at, on
 // the context span home. Times of one entity are kept strictly increasing.
 func (p *planner) emit(t *Task, s *Step, home *Span, from, to string, at time.Duration) *Transition {
+	if t.frozen {
+		return nil // the task has stopped in flight: nothing moves any more
+	}
 	if s == nil && p.opts.OmitTaskTransitions {
 		t.state = to // the task still moves; nothing tells the collector
+		t.reachStop(KindTask, nil, to, at)
 		return nil
 	}
 	tr := &Transition{Task: t, Step: s, From: from, To: to, Home: home, AsSpan: p.shapeAsSpan()}
@@ -364,7 +445,17 @@ func (p *planner) emit(t *Task, s *Step, home *Span, from, to string, at time.Du
 		tr.Carrier = home
 	}
 	p.plan.Transitions = append(p.plan.Transitions, tr)
+	t.reachStop(tr.Kind, s, to, at)
 	return tr
+}
+
+// reachStop freezes an in-flight task when it, or one of its steps, first enters the state
+// of its stop.
+func (t *Task) reachStop(kind string, s *Step, to string, at time.Duration) {
+	if t.stop == nil || t.InFlight != "" || kind != t.stop.kind || to != t.stop.state {
+		return
+	}
+	t.InFlight, t.frozen, t.stoppedStep, t.stoppedAt = t.stop.String(), true, s, at
 }
 
 // transitionAttrs are the attributes of a transition's carrier: the event's attributes for the
@@ -464,11 +555,31 @@ func (tr *taskRun) push(e *event) {
 	heap.Push(&tr.q, e)
 }
 
-func (p *planner) simulateTask(idx int, start time.Duration, fate string) {
+// simulateInFlight plans a task that stops at stop, planning it again (another workflow,
+// other timings) until it gets there.
+func (p *planner) simulateInFlight(idx int, start time.Duration, stop inFlightStop) {
+	fate := FateNormal
+	if stop.needsFailure {
+		fate = FateFailError
+	}
+	spans, transitions := len(p.plan.Spans), len(p.plan.Transitions)
+	for try := 1; ; try++ {
+		t := p.simulateTask(idx, start, fate, &stop)
+		if t.InFlight != "" || try == inFlightTries {
+			return
+		}
+		p.plan.Tasks = p.plan.Tasks[:len(p.plan.Tasks)-1]
+		p.plan.Spans, p.plan.Transitions = p.plan.Spans[:spans], p.plan.Transitions[:transitions]
+	}
+}
+
+// simulateTask plans one task; with a stop, it is an in-flight task, which gets no injected
+// invalid transition (it may stop before showing it).
+func (p *planner) simulateTask(idx int, start time.Duration, fate string, stop *inFlightStop) *Task {
 	tmpl := templates[p.r.IntN(len(templates))]
 	t := &Task{
 		Index: idx, UUID: p.uuid(), Correlation: p.uuid(), Namespace: tmpl.namespace, Name: tmpl.name,
-		Fate: fate, Start: start, traceID: p.id16(), failStep: -1, flakyStep: -1,
+		Fate: fate, Start: start, traceID: p.id16(), failStep: -1, flakyStep: -1, stop: stop,
 	}
 	for i, st := range tmpl.steps {
 		t.Steps = append(t.Steps, &Step{Index: i, UUID: p.uuid(), Name: st.name, Deps: st.deps, mean: st.mean, worker: p.r.IntN(p.opts.Workers), lastAt: -1})
@@ -481,17 +592,22 @@ func (p *planner) simulateTask(idx int, start time.Duration, fate string) {
 		t.flakyFails = 1 + p.r.IntN(maxAttempts-1)
 	}
 	// Invalid transitions are dealt evenly (not drawn) so that a short run has them too, and
-	// alternate between a lost claim and a skipped evaluation; cancelled tasks may end too
-	// early to show one, so they get none.
-	if fate != FateCancel {
+	// rotate between a lost claim, a skipped evaluation, a step and a task moving out of their
+	// terminal state; cancelled tasks may end too early to show one, so they get none.
+	if fate != FateCancel && stop == nil {
 		p.invalidDebt += p.opts.InvalidRate
 		if p.invalidDebt >= 1 {
 			p.invalidDebt--
 			p.invalidN++
-			if p.invalidN%2 == 1 {
+			switch p.invalidN % 4 {
+			case 1:
 				t.Steps[0].skipOnce = true
-			} else {
+			case 2:
 				t.invalidSkipEval = true
+			case 3:
+				t.invalidAfterEnd = stepAfterEnd
+			default:
+				t.invalidAfterEnd = taskAfterEnd
 			}
 		}
 	}
@@ -505,9 +621,72 @@ func (p *planner) simulateTask(idx int, start time.Duration, fate string) {
 		}
 		run.push(&event{at: start + p.jitter(20*time.Millisecond, total/2), kind: evCancel})
 	}
-	for run.q.Len() > 0 {
+	for run.q.Len() > 0 && !t.frozen {
 		e := heap.Pop(&run.q).(*event)
 		run.handle(e)
+	}
+	if t.frozen {
+		run.remark()
+	} else {
+		run.moveAfterEnd()
+	}
+	return t
+}
+
+// remark moves a stopped task's stopping entity from its state to itself once more, a few
+// seconds after it entered it, when its stop asks for it: a staleness sweep re-marks the task
+// blocked_by_failures (a valid move) or re-enqueues the step (enqueued → enqueued, which §2
+// does not allow: it is sent only when invalid transitions are wanted, --invalid-rate > 0).
+func (tr *taskRun) remark() {
+	t, p := tr.t, tr.p
+	if !t.stop.remark || (t.stoppedStep != nil && p.opts.InvalidRate == 0) {
+		return
+	}
+	at := t.stoppedAt + p.jitter(2*time.Second, 8*time.Second)
+	attrs := tr.taskAttrs(false)
+	if s := t.stoppedStep; s != nil {
+		attrs = append(attrs, attribute.String("step_uuid", s.UUID))
+	}
+	t.frozen = false
+	h := p.newSpan(t, ServiceOrchestration, 0, "staleness_sweep", t.root, at-p.jitter(500*time.Microsecond, 3*time.Millisecond), attrs...)
+	p.emit(t, t.stoppedStep, h, t.stop.state, t.stop.state, at)
+	h.End = at + p.jitter(200*time.Microsecond, time.Millisecond)
+	t.frozen = true
+}
+
+// moveAfterEnd is an injected fault: after the task has ended, a worker claims one of its
+// ended steps again, or the orchestration moves the task on. Tasker's machines refuse both
+// (nothing leaves a terminal task state; an ended step may only be completed or resolved
+// again), so the transition is invalid and the entity stays where it was.
+func (tr *taskRun) moveAfterEnd() {
+	t, p := tr.t, tr.p
+	if !taskTerminal[t.state] {
+		return
+	}
+	switch t.invalidAfterEnd {
+	case stepAfterEnd:
+		for _, s := range t.Steps {
+			ended := s.state
+			if !stepTerminal[ended] {
+				continue
+			}
+			at := max(s.lastAt, t.busy) + p.jitter(20*time.Millisecond, 300*time.Millisecond)
+			exec := tr.workerSpan(s, at)
+			p.emit(t, s, exec, ended, "in_progress", at)
+			exec.End = at + p.jitter(time.Millisecond, 5*time.Millisecond)
+			s.state = ended
+			return
+		}
+	case taskAfterEnd:
+		ended := t.state
+		name, to := "process_single_task_from_ready_info", "enqueuing_steps"
+		if ended == "error" {
+			name, to = "retry_task", "pending" // an operator retries the failed task
+		}
+		h, o := tr.orchSpan(name, t.root, t.busy+p.jitter(20*time.Millisecond, 300*time.Millisecond), tr.taskAttrs(true)...)
+		p.emit(t, nil, h, ended, to, o)
+		tr.closeOrch(h, o)
+		t.state = ended
 	}
 }
 
@@ -642,15 +821,21 @@ func (tr *taskRun) handle(e *event) {
 	}
 }
 
-func (tr *taskRun) claim(at time.Duration, s *Step) {
-	t, p := tr.t, tr.p
-	exec := p.newSpan(t, ServiceWorker, s.worker, "worker.step_execution", t.root, at-p.jitter(100*time.Microsecond, time.Millisecond),
+// workerSpan is a worker's worker.step_execution span for a claim of s at at.
+func (tr *taskRun) workerSpan(s *Step, at time.Duration) *Span {
+	t := tr.t
+	return tr.p.newSpan(t, ServiceWorker, s.worker, "worker.step_execution", t.root, at-tr.p.jitter(100*time.Microsecond, time.Millisecond),
 		attribute.String("namespace", t.Namespace),
 		attribute.String("step_name", s.Name),
 		attribute.String("step_uuid", s.UUID),
 		attribute.String("task_uuid", t.UUID),
 		attribute.String("correlation_id", t.Correlation),
 	)
+}
+
+func (tr *taskRun) claim(at time.Duration, s *Step) {
+	t, p := tr.t, tr.p
+	exec := tr.workerSpan(s, at)
 	s.exec = exec
 	s.claims++
 	if s.skipOnce {
@@ -805,9 +990,22 @@ func (tr *taskRun) cancel(at time.Duration) {
 	t, p := tr.t, tr.p
 	h, o := tr.orchSpan("cancel_task", t.root, at, tr.taskAttrs(true)...)
 	p.emit(t, nil, h, t.state, "cancelled", o)
+	// Every other cancellation that finds steps still pending (the first included) leaves
+	// them as they are: a cancelled task with unfinished steps.
+	sparePending := false
+	for _, s := range t.Steps {
+		if s.state == "pending" {
+			p.cancelN++
+			sparePending = p.cancelN%2 == 1
+			break
+		}
+	}
 	for _, s := range t.Steps {
 		switch s.state {
 		case "pending", "enqueued", "waiting_for_retry", "error", "enqueued_for_orchestration", "enqueued_as_error_for_orchestration":
+			if s.state == "pending" && sparePending {
+				break
+			}
 			o = tr.tick(o)
 			p.emit(t, s, h, s.state, "cancelled", o)
 			s.gen++

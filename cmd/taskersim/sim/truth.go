@@ -28,11 +28,14 @@ type CounterSeries struct {
 	Value  float64           `json:"value"`
 }
 
-// HistogramSeries is the expected count and sum (seconds) of one histogram series.
+// HistogramSeries is the expected count and sum (seconds) of one histogram series, and for a
+// histogram whose bounds the contract fixes (tasker.step.attempt_count) the cumulative count
+// per bucket, by the upper bound as Prometheus's le label spells it.
 type HistogramSeries struct {
-	Labels map[string]string `json:"labels"`
-	Count  uint64            `json:"count"`
-	Sum    float64           `json:"sum"`
+	Labels  map[string]string `json:"labels"`
+	Count   uint64            `json:"count"`
+	Sum     float64           `json:"sum"`
+	Buckets map[string]uint64 `json:"buckets,omitempty"`
 }
 
 // Carrier is one transition as sent (span or event) with what the processor should stamp on
@@ -80,6 +83,12 @@ type Truth struct {
 		// SkewClamped counts times in a state whose gap, on the two services' clocks, is
 		// negative and so counts as 0.
 		SkewClamped int `json:"skew_clamped"`
+		// OutOfTerminal counts entities with a move out of a terminal state (into a
+		// non-terminal one, after their first terminal transition).
+		OutOfTerminal int `json:"out_of_terminal"`
+		// CancelledWithUnfinishedSteps counts cancelled tasks with a step that reached no
+		// terminal state of its own.
+		CancelledWithUnfinishedSteps int `json:"cancelled_with_unfinished_steps"`
 	} `json:"injected"`
 	Fates          map[string]int               `json:"fates"`
 	Counters       map[string][]CounterSeries   `json:"counters"`
@@ -90,6 +99,10 @@ type Truth struct {
 	// ServiceTraces counts, per service, the traces that hold at least one of its spans.
 	ServiceTraces map[string]int `json:"service_traces"`
 	Carriers      []Carrier      `json:"carriers"`
+	// Gauges are the live-state gauges at the end of the run, by Prometheus metric name (see
+	// addLiveState); InFlight counts the tasks left unfinished (--in-flight-rate).
+	Gauges   map[string][]GaugeSeries `json:"gauges"`
+	InFlight int                      `json:"in_flight_tasks"`
 }
 
 type counterAcc map[string]*CounterSeries
@@ -288,6 +301,7 @@ func ComputeTruth(p *Plan, base time.Time) *Truth {
 	for m, acc := range hists {
 		t.Histograms[m] = sortedSeries(acc)
 	}
+	t.addLiveState(p, base)
 	seen := map[string]bool{}
 	for _, s := range p.Spans {
 		if k := s.Service + "/" + hex.EncodeToString(s.TraceID[:]); !seen[k] {
