@@ -1,6 +1,7 @@
 package transition
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -114,31 +115,41 @@ func taskEvent(ts uint64, task, from, to string) evSpec {
 	}}
 }
 
-// problems returns the non-zero problem counts as "kind/problem" → n.
-func problems(b *Batch) map[string]int64 {
+// countsByName returns the non-zero counts of a table by kind and reason as
+// "kind/reason" → n.
+func countsByName(reasons int, count func(k tasker.Kind, r int) int64, name func(r int) string) map[string]int64 {
 	out := map[string]int64{}
-	for k := range b.Problems {
-		for p := Problem(0); p < NumProblems; p++ {
-			if n := b.Problems[k][p]; n != 0 {
-				out[tasker.Kind(k).String()+"/"+p.String()] = n
+	for k := tasker.KindUnknown; k <= tasker.KindStep; k++ {
+		for r := range reasons {
+			if n := count(k, r); n != 0 {
+				out[k.String()+"/"+name(r)] = n
 			}
 		}
 	}
 	return out
 }
 
+func problems(b *Batch) map[string]int64 {
+	return countsByName(int(NumProblems), func(k tasker.Kind, r int) int64 { return b.Problems[k][r] },
+		func(r int) string { return Problem(r).String() })
+}
+
+func anomalies(b *Batch) map[string]int64 {
+	return countsByName(int(NumAnomalies), func(k tasker.Kind, r int) int64 { return b.Anomalies[k][r] },
+		func(r int) string { return Anomaly(r).String() })
+}
+
 func wantProblems(t *testing.T, b *Batch, want map[string]int64) {
 	t.Helper()
-	got := problems(b)
-	if len(got) != len(want) {
+	if got := problems(b); !maps.Equal(got, want) {
 		t.Errorf("problems = %v, want %v", got, want)
-		return
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("problems = %v, want %v", got, want)
-			return
-		}
+}
+
+func wantAnomalies(t *testing.T, b *Batch, want map[string]int64) {
+	t.Helper()
+	if got := anomalies(b); !maps.Equal(got, want) {
+		t.Errorf("anomalies = %v, want %v", got, want)
 	}
 }
 
