@@ -30,8 +30,8 @@ type ValueLimits struct {
 }
 
 // EarliestPlausible is the earliest timestamp a transition may have. Tasker did not exist
-// before it; an earlier time is a clock that was never set, an unset field read as 1970, or a
-// negative value wrapped to uint64.
+// before it; an earlier time is a clock that was never set or a field filled in as seconds
+// or milliseconds. (A negative time wrapped to uint64 is past 2262: MaxFutureSkew refuses it.)
 var EarliestPlausible = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 var earliestPlausible = pcommon.NewTimestampFromTime(EarliestPlausible)
