@@ -86,11 +86,20 @@ func (s State) String() string {
 	return "invalid"
 }
 
+// maxStateBytes is the longest state string ParseState reads: the longest name
+// (enqueued_as_error_for_orchestration, 35 bytes) with room for surrounding spaces. A longer
+// string names no state; it is refused before trimming and lowering copy it.
+const maxStateBytes = 64
+
 // ParseState reads a state string: compared case-insensitively after trimming; "none" and
-// the empty string are StateNone. It does not allocate for Tasker's own lower-case strings.
+// the empty string are StateNone. It does not allocate for Tasker's own lower-case strings,
+// nor for a string longer than any state's name.
 func ParseState(raw string) State {
 	if s, ok := lookupState(raw); ok {
 		return s
+	}
+	if len(raw) > maxStateBytes {
+		return StateInvalid
 	}
 	trimmed := strings.TrimSpace(raw)
 	if trimmed == "" {

@@ -237,6 +237,11 @@ func TestParseState(t *testing.T) {
 		{"in progress", StateInvalid},
 		{"pending_", StateInvalid},
 		{"complete d", StateInvalid},
+		{"pending\xff", StateInvalid},
+		{"\xffpending", StateInvalid},
+		{"PEND\xfeING", StateInvalid},
+		{strings.Repeat(" ", 28) + "enqueued_as_error_for_orchestration", EnqueuedAsErrorForOrchestration}, // 63 bytes
+		{strings.Repeat(" ", 30) + "enqueued_as_error_for_orchestration", StateInvalid},                    // 65 bytes
 	}
 	for _, c := range cases {
 		if got := ParseState(c.in); got != c.want {
@@ -253,6 +258,18 @@ func TestParseStateDoesNotAllocateForLowerCase(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("ParseState allocates %v times for Tasker's own strings", allocs)
+	}
+}
+
+// A state string of any length is read in bounded time and space: a long one names no state
+// and is not copied (trimmed or lowered) to find that out.
+func TestParseStateRefusesLongStringsWithoutCopying(t *testing.T) {
+	huge := strings.Repeat("Pending", 1<<20/7)
+	if got := ParseState(huge); got != StateInvalid {
+		t.Fatalf("a 1 MiB state string parsed as %v", got)
+	}
+	if allocs := testing.AllocsPerRun(20, func() { _ = ParseState(huge) }); allocs != 0 {
+		t.Errorf("ParseState allocates %v times for a 1 MiB string", allocs)
 	}
 }
 

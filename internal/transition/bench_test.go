@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -21,7 +20,7 @@ func BenchmarkExtract(b *testing.B) {
 		s.SetName("step.state_transition")
 		s.SetTraceID(traceA)
 		s.SetSpanID(spanA)
-		s.SetEndTimestamp(pcommon.Timestamp(1_000_000 + i))
+		s.SetEndTimestamp(at(uint64(1_000_000 + i)))
 		a := s.Attributes()
 		a.PutStr("step_uuid", fmt.Sprintf("0190c5e2-7a7b-7c3d-9e4f-%012d", i))
 		a.PutStr("task_uuid", fmt.Sprintf("0190c5e2-7a7b-7c3d-9e4f-%012d", i/5))
@@ -32,13 +31,13 @@ func BenchmarkExtract(b *testing.B) {
 		a.PutStr("code.function", "transition")
 		a.PutInt("thread.id", 7)
 	}
-	x := NewExtractor(DefaultKeys(), TimeEnd)
+	x := NewExtractor(DefaultKeys(), TimeEnd, DefaultValueLimits())
 	var batch Batch
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		batch.Reset()
-		x.Extract(td, &batch)
+		x.Extract(td, testNow, &batch)
 	}
 	if len(batch.Transitions) != n {
 		b.Fatalf("%d transitions, want %d", len(batch.Transitions), n)

@@ -2,6 +2,8 @@ package transition
 
 import (
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -10,22 +12,29 @@ import (
 )
 
 // Transition is one recognised state transition, with everything the entity logs and the
-// stamps need. Its strings point into the batch's data: clone before keeping them.
+// stamps need. Its strings point into the batch's data: clone before keeping them. Every
+// value is within the extractor's ValueLimits.
 type Transition struct {
 	Kind tasker.Kind
 	// ID is the entity's id: the task id of a task transition, the step id of a step's.
+	// Ids are at most MaxIDBytes long and kept as received, invalid UTF-8 included: they are
+	// never a label or a stamp, only the key of an entity's log, and repairing them could
+	// merge two distinct ids into one.
 	ID string
 	// TaskID is the task a step belongs to, when the telemetry says; for a task, its ID.
 	TaskID string
 	// From and To are the states as received (From is StateNone for "none" or empty).
 	From, To tasker.State
-	Time     pcommon.Timestamp
+	// Time is the carrier's timestamp, between EarliestPlausible and the collector's clock
+	// plus MaxFutureSkew.
+	Time pcommon.Timestamp
 	// Namespace, Handler and CorrelationID are the values the telemetry itself gives this
-	// transition (carrier, then enclosing span, then resource), or "".
+	// transition (carrier, then enclosing span, then resource), or "". They are valid UTF-8
+	// (invalid bytes repaired) and within their limits (a longer value is absent).
 	Namespace     string
 	Handler       string
 	CorrelationID string
-	// Attempt is the carrier's attempt attribute (an int), 0 when absent.
+	// Attempt is the carrier's attempt attribute (an int in 1..MaxAttempt), 0 when absent.
 	Attempt int64
 	TraceID pcommon.TraceID
 	SpanID  pcommon.SpanID
@@ -37,11 +46,13 @@ type Transition struct {
 	ResourceIndex int
 }
 
-// Source is the service instance a transition came from.
+// Source is the service instance a transition came from: the resource's service.name and
+// service.instance.id, each "" when longer than MaxNameBytes.
 type Source struct{ Service, Instance string }
 
 // Hint is what an ordinary span (or a transition's enclosing span) tells about Tasker's
-// entities: a task's namespace, a step's handler, the task a step belongs to.
+// entities: a task's namespace, a step's handler, the task a step belongs to. Its values
+// are bounded and repaired like a Transition's; an oversized id is absent.
 type Hint struct {
 	TaskID, StepID     string
 	Namespace, Handler string
@@ -60,25 +71,80 @@ const (
 	ProblemUnclassified
 	// ProblemMissingID: the decided kind's id is absent.
 	ProblemMissingID
-	// ProblemZeroTimestamp: the carrier has no timestamp.
+	// ProblemZeroTimestamp: the carrier has no timestamp (OTLP's 0 is "unset").
 	ProblemZeroTimestamp
+	// ProblemImplausibleTimestamp: the carrier's timestamp is set but before
+	// EarliestPlausible or later than the collector's clock plus MaxFutureSkew.
+	ProblemImplausibleTimestamp
+	// ProblemOversizedID: the transition's id, or a step's task id, is longer than
+	// MaxIDBytes.
+	ProblemOversizedID
 	NumProblems
 )
 
-var problemNames = [NumProblems]string{"wrong_type", "unknown_state", "unclassified", "missing_id", "zero_timestamp"}
+var problemNames = [NumProblems]string{"wrong_type", "unknown_state", "unclassified", "missing_id", "zero_timestamp",
+	"implausible_timestamp", "oversized_id"}
 
 func (p Problem) String() string { return problemNames[p] }
 
 // Counts tallies problems by kind (KindUnknown when the kind was not decided).
 type Counts [3][NumProblems]int64
 
+// Anomaly is something wrong in a value of a transition or hint that was still recognised:
+// the value was set aside (treated as absent) or repaired, or the span's times disagree.
+// Each is counted once per transition or hint that would have used the value.
+type Anomaly uint8
+
+const (
+	// AnomalyOversizedNamespace: a namespace longer than MaxNameBytes, treated as absent.
+	AnomalyOversizedNamespace Anomaly = iota
+	// AnomalyOversizedHandler: a handler longer than MaxNameBytes, treated as absent.
+	AnomalyOversizedHandler
+	// AnomalyOversizedCorrelationID: a correlation id longer than MaxCorrelationIDBytes,
+	// treated as absent.
+	AnomalyOversizedCorrelationID
+	// AnomalyOversizedService: the resource's service.name or service.instance.id is longer
+	// than MaxNameBytes, treated as absent (the transition's Source has "" for it).
+	AnomalyOversizedService
+	// AnomalyOversizedID: an ordinary span's task or step id is longer than MaxIDBytes; the
+	// hint leaves it out. (On a transition, an oversized id is ProblemOversizedID.)
+	AnomalyOversizedID
+	// AnomalyInvalidUTF8Namespace: a namespace with invalid UTF-8, repaired.
+	AnomalyInvalidUTF8Namespace
+	// AnomalyInvalidUTF8Handler: a handler with invalid UTF-8, repaired.
+	AnomalyInvalidUTF8Handler
+	// AnomalyInvalidUTF8CorrelationID: a correlation id with invalid UTF-8, repaired.
+	AnomalyInvalidUTF8CorrelationID
+	// AnomalyAttemptOutOfRange: an int attempt number outside 1..MaxAttempt, treated as
+	// absent.
+	AnomalyAttemptOutOfRange
+	// AnomalyStartAfterEnd: a transition span starts after it ends; the transition is still
+	// at its transition_time timestamp.
+	AnomalyStartAfterEnd
+	NumAnomalies
+)
+
+var anomalyNames = [NumAnomalies]string{"oversized_namespace", "oversized_handler", "oversized_correlation_id",
+	"oversized_service", "oversized_id", "invalid_utf8_namespace", "invalid_utf8_handler", "invalid_utf8_correlation_id",
+	"attempt_out_of_range", "start_after_end"}
+
+func (a Anomaly) String() string { return anomalyNames[a] }
+
+// AnomalyCounts tallies anomalies by the kind of entity the value belongs to: the
+// transition's kind; for a hint, task for a namespace or task id, step for a handler or
+// step id.
+type AnomalyCounts [3][NumAnomalies]int64
+
 // Batch is the result of extracting one ptrace.Traces. It is reused between batches.
 type Batch struct {
 	Transitions []Transition
 	Hints       []Hint
 	Problems    Counts
+	Anomalies   AnomalyCounts
 
-	span, event found // scratch, kept here so that extraction allocates nothing
+	// scratch, kept here so that extraction allocates nothing
+	span, event found
+	latest      pcommon.Timestamp // the latest plausible timestamp of this extraction
 }
 
 // Reset empties the batch, keeping its buffers.
@@ -88,12 +154,17 @@ func (b *Batch) Reset() {
 	clear(b.Hints)
 	b.Hints = b.Hints[:0]
 	b.Problems = Counts{}
+	b.Anomalies = AnomalyCounts{}
 }
 
 // Extractor finds transitions and hints. It holds only configuration and is safe for
 // concurrent use.
 type Extractor struct {
-	time TimeSource
+	time   TimeSource
+	limits ValueLimits
+	// maxBytes is the limit of each meaning whose values scan bounds and repairs (the
+	// names: namespace, handler, correlation id); 0 for the others.
+	maxBytes [numMeanings]int
 	// index holds every configured key in a small table hashed on the key's length, first
 	// and last byte, so that one pass over a map's attributes finds all meanings with about
 	// one comparison per attribute (several default keys share a length).
@@ -129,9 +200,22 @@ type keyRef struct {
 	rank uint8 // position in its meaning's list: the lower wins
 }
 
-// NewExtractor returns an extractor for the given keys and transition-span time.
-func NewExtractor(keys Keys, ts TimeSource) *Extractor {
-	x := &Extractor{time: ts, index: make([][]keyRef, indexSize)}
+// asideAnomaly and repairedAnomaly are what a value of a meaning set aside (too long, or an
+// attempt out of range) or repaired is counted as.
+var (
+	asideAnomaly = [numMeanings]Anomaly{mNamespace: AnomalyOversizedNamespace, mHandler: AnomalyOversizedHandler,
+		mCorrelation: AnomalyOversizedCorrelationID, mAttempt: AnomalyAttemptOutOfRange}
+	repairedAnomaly = [numMeanings]Anomaly{mNamespace: AnomalyInvalidUTF8Namespace, mHandler: AnomalyInvalidUTF8Handler,
+		mCorrelation: AnomalyInvalidUTF8CorrelationID}
+)
+
+// NewExtractor returns an extractor for the given keys, transition-span time and value
+// limits (which the caller has validated).
+func NewExtractor(keys Keys, ts TimeSource, limits ValueLimits) *Extractor {
+	x := &Extractor{time: ts, limits: limits, index: make([][]keyRef, indexSize)}
+	x.maxBytes[mNamespace] = limits.MaxNameBytes
+	x.maxBytes[mHandler] = limits.MaxNameBytes
+	x.maxBytes[mCorrelation] = limits.MaxCorrelationIDBytes
 	for m, list := range keys.lists() {
 		for rank, k := range list {
 			if k == "" {
@@ -145,17 +229,36 @@ func NewExtractor(keys Keys, ts TimeSource) *Extractor {
 
 // found is what one attribute map says, per meaning: the value of its first key in list
 // order that has a usable value (a non-empty string; for states any string, "" included;
-// for the attempt a positive int). Values of other types are absent.
+// for the attempt an int in 1..MaxAttempt). Values of other types are absent; a name
+// longer than its limit or an attempt out of range is set aside (absent, and remembered so
+// that a transition that would have used it counts it).
 type found struct {
-	str     [numMeanings]string
-	rank    [numMeanings]uint8 // rank+1 of the key that gave str; 0: none
-	attempt int64
-	arank   uint8
+	str  [numMeanings]string
+	rank [numMeanings]uint8 // rank+1 of the key that gave str (or attempt); 0: none
+	// aside is rank+1 of the best-ranked key whose value was set aside; 0: none.
+	aside [numMeanings]uint8
+	// repaired has bit m set when str[m] is a repair of invalid UTF-8.
+	repaired uint16
+	attempt  int64
 	// fromKey and toKey: a state key is present, whatever its type.
 	fromKey, toKey bool
 }
 
 func (f *found) states() bool { return f.rank[mFrom] != 0 && f.rank[mTo] != 0 }
+
+// better reports whether key r outranks the key that gave f's value of its meaning.
+func (f *found) better(r keyRef) bool { return f.rank[r.m] == 0 || r.rank < f.rank[r.m]-1 }
+
+func (f *found) setAside(r keyRef) {
+	if f.aside[r.m] == 0 || r.rank < f.aside[r.m]-1 {
+		f.aside[r.m] = r.rank + 1
+	}
+}
+
+// wasSetAside reports whether a value of m was set aside where it would have won.
+func (f *found) wasSetAside(m meaning) bool {
+	return f.aside[m] != 0 && (f.rank[m] == 0 || f.aside[m] < f.rank[m])
+}
 
 // scan reads m once.
 func (x *Extractor) scan(m pcommon.Map, f *found) {
@@ -170,8 +273,12 @@ func (x *Extractor) scan(m pcommon.Map, f *found) {
 			}
 			switch r.m {
 			case mAttempt:
-				if v.Type() == pcommon.ValueTypeInt && v.Int() > 0 && (f.arank == 0 || r.rank < f.arank-1) {
-					f.attempt, f.arank = v.Int(), r.rank+1
+				if v.Type() == pcommon.ValueTypeInt && f.better(r) {
+					if n := v.Int(); n >= 1 && n <= x.limits.MaxAttempt {
+						f.attempt, f.rank[mAttempt] = n, r.rank+1
+					} else {
+						f.setAside(r)
+					}
 				}
 				continue
 			case mFrom:
@@ -183,25 +290,52 @@ func (x *Extractor) scan(m pcommon.Map, f *found) {
 				continue
 			}
 			str := v.Str()
-			if str == "" && r.m != mFrom && r.m != mTo {
+			if (str == "" && r.m != mFrom && r.m != mTo) || !f.better(r) {
 				continue
 			}
-			if f.rank[r.m] == 0 || r.rank < f.rank[r.m]-1 {
-				f.str[r.m], f.rank[r.m] = str, r.rank+1
+			if limit := x.maxBytes[r.m]; limit > 0 {
+				// The limit is checked before the repair (which allocates) and after it
+				// (which may lengthen the value): what is kept is bounded either way.
+				if len(str) > limit {
+					f.setAside(r)
+					continue
+				}
+				f.repaired &^= 1 << r.m
+				if !validUTF8(str) {
+					if str = strings.ToValidUTF8(str, string(utf8.RuneError)); len(str) > limit {
+						f.setAside(r)
+						continue
+					}
+					f.repaired |= 1 << r.m
+				}
 			}
+			f.str[r.m], f.rank[r.m] = str, r.rank+1
 		}
 	}
 }
 
-// Extract appends every transition and hint of td to b. It never changes td.
-func (x *Extractor) Extract(td ptrace.Traces, b *Batch) {
+// validUTF8 is utf8.ValidString with the ASCII of Tasker's names checked inline.
+func validUTF8(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.ValidString(s)
+		}
+	}
+	return true
+}
+
+// Extract appends every transition and hint of td to b. now is the collector's clock: a
+// transition later than now plus MaxFutureSkew is implausible. It never changes td.
+func (x *Extractor) Extract(td ptrace.Traces, now time.Time, b *Batch) {
+	b.latest = pcommon.NewTimestampFromTime(now.Add(x.limits.MaxFutureSkew))
 	rss := td.ResourceSpans()
 	sf, ef := &b.span, &b.event
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		attrs := rs.Resource().Attributes()
-		res := resource{attrs: attrs, index: i,
-			src: Source{Service: strAttr(attrs, "service.name"), Instance: strAttr(attrs, "service.instance.id")}}
+		svc, svcAside := x.sourceValue(attrs, "service.name")
+		inst, instAside := x.sourceValue(attrs, "service.instance.id")
+		res := resource{attrs: attrs, index: i, src: Source{Service: svc, Instance: inst}, srcAside: svcAside || instAside}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
@@ -218,8 +352,19 @@ type resource struct {
 	attrs pcommon.Map
 	index int
 	src   Source
-	read  bool
-	f     found
+	// srcAside: a source value was longer than MaxNameBytes and left out of src.
+	srcAside bool
+	read     bool
+	f        found
+}
+
+// sourceValue is the resource's string attribute key: "" when absent, and also (aside) when
+// longer than MaxNameBytes.
+func (x *Extractor) sourceValue(attrs pcommon.Map, key string) (v string, aside bool) {
+	if v = strAttr(attrs, key); len(v) > x.limits.MaxNameBytes {
+		return "", true
+	}
+	return v, false
 }
 
 func (x *Extractor) values(r *resource) *found {
@@ -232,25 +377,70 @@ func (x *Extractor) values(r *resource) *found {
 
 func (x *Extractor) span(span ptrace.Span, res *resource, sf, ef *found, b *Batch) {
 	x.scan(span.Attributes(), sf)
-	if x.spanCarrier(span, res, sf, ef, b) {
-		return // the transition itself tells the log what the span would
+	switch x.spanCarrier(span, res, sf, ef, b) {
+	case spanTransition:
+		// the transition itself tells the log what the span would
+	case spanRejected:
+		x.hint(sf, false, b) // already counted as unrecognised: its ids are not counted again
+	default:
+		x.hint(sf, true, b)
 	}
-	task, step := sf.str[mTask], sf.str[mStep]
+}
+
+// hint records what a span that is not a transition tells about Tasker's entities. An
+// oversized id is left out (and counted if countIDs).
+func (x *Extractor) hint(sf *found, countIDs bool, b *Batch) {
+	task, step := x.hintID(sf, mTask, countIDs, &b.Anomalies[tasker.KindTask]), x.hintID(sf, mStep, countIDs, &b.Anomalies[tasker.KindStep])
 	if task == "" && step == "" {
 		return
 	}
-	h := Hint{TaskID: task, StepID: step, Namespace: sf.str[mNamespace]}
+	h := Hint{TaskID: task, StepID: step, Namespace: hintValue(sf, mNamespace, &b.Anomalies[tasker.KindTask])}
 	if step != "" {
-		h.Handler = sf.str[mHandler]
+		h.Handler = hintValue(sf, mHandler, &b.Anomalies[tasker.KindStep])
 	}
 	if h.Namespace != "" || h.Handler != "" || (task != "" && step != "") {
 		b.Hints = append(b.Hints, h)
 	}
 }
 
-// spanCarrier extracts the span's transitions: its events', or else its own. It reports
-// whether the span itself was recognised as a transition.
-func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, sf, ef *found, b *Batch) bool {
+func (x *Extractor) hintID(sf *found, m meaning, count bool, counts *[NumAnomalies]int64) string {
+	id := sf.str[m]
+	if len(id) <= x.limits.MaxIDBytes {
+		return id
+	}
+	if count {
+		counts[AnomalyOversizedID]++
+	}
+	return ""
+}
+
+// hintValue is the span's value of m, counting what was set aside or repaired.
+func hintValue(sf *found, m meaning, counts *[NumAnomalies]int64) string {
+	tally(sf, m, sf.wasSetAside(m), counts)
+	return sf.str[m]
+}
+
+// tally counts a value of m set aside on the way to f, and f's value if it was repaired.
+func tally(f *found, m meaning, aside bool, counts *[NumAnomalies]int64) {
+	if aside {
+		counts[asideAnomaly[m]]++
+	}
+	if f.repaired&(1<<m) != 0 {
+		counts[repairedAnomaly[m]]++
+	}
+}
+
+// spanVerdict is what a span was to spanCarrier.
+type spanVerdict uint8
+
+const (
+	spanNotTransition spanVerdict = iota // not a transition itself (its events may be)
+	spanTransition                       // recognised as a transition
+	spanRejected                         // a transition candidate, counted as a Problem
+)
+
+// spanCarrier extracts the span's transitions: its events', or else its own.
+func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, sf, ef *found, b *Batch) spanVerdict {
 	events := span.Events()
 	anyEvent := false
 	for e := 0; e < events.Len(); e++ {
@@ -264,14 +454,18 @@ func (x *Extractor) spanCarrier(span ptrace.Span, res *resource, sf, ef *found, 
 		x.carrier(&c, span, res, b)
 	}
 	if anyEvent || !x.statesPresent(sf, &b.Problems) {
-		return false
+		return spanNotTransition
 	}
-	t := span.EndTimestamp()
+	start, end := span.StartTimestamp(), span.EndTimestamp()
+	c := carrier{attrs: span.Attributes(), own: sf, name: span.Name(), time: end,
+		startAfterEnd: start != 0 && end != 0 && start > end} // an unset end is not before the start
 	if x.time == TimeStart {
-		t = span.StartTimestamp()
+		c.time = start
 	}
-	c := carrier{attrs: span.Attributes(), own: sf, name: span.Name(), time: t}
-	return x.carrier(&c, span, res, b)
+	if x.carrier(&c, span, res, b) {
+		return spanTransition
+	}
+	return spanRejected
 }
 
 // statesPresent reports whether f has both states as strings. A value of another type is
@@ -295,6 +489,8 @@ type carrier struct {
 	span  *found // the enclosing span's; nil for a transition span
 	name  string
 	time  pcommon.Timestamp
+	// startAfterEnd: a transition span whose start is after its end.
+	startAfterEnd bool
 }
 
 // spanStr is the enclosing span's value for m, "" for a transition span.
@@ -318,8 +514,12 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batc
 		b.Problems[kind][ProblemUnknownState]++
 		return false
 	}
-	if c.time == 0 {
+	switch {
+	case c.time == 0:
 		b.Problems[kind][ProblemZeroTimestamp]++
+		return false
+	case c.time < earliestPlausible || c.time > b.latest:
+		b.Problems[kind][ProblemImplausibleTimestamp]++
 		return false
 	}
 
@@ -339,39 +539,51 @@ func (x *Extractor) carrier(c *carrier, span ptrace.Span, res *resource, b *Batc
 			t.ID = x.values(res).str[mStep]
 		}
 		t.TaskID = taskID
-		sameStep := spanStep == "" || spanStep == t.ID
-		t.Handler = x.lookup(c, res, mHandler, sameStep)
-		t.Attempt = c.own.attempt
-		if t.Attempt == 0 && sameStep && c.span != nil {
-			t.Attempt = c.span.attempt
-		}
-		if t.Attempt == 0 {
-			t.Attempt = x.values(res).attempt
-		}
 	}
-	if t.ID == "" {
+	switch {
+	case t.ID == "":
 		b.Problems[kind][ProblemMissingID]++
 		return false
+	case len(t.ID) > x.limits.MaxIDBytes || len(t.TaskID) > x.limits.MaxIDBytes:
+		b.Problems[kind][ProblemOversizedID]++
+		return false
+	}
+	// The transition is recognised: from here on, what is wrong is counted as an anomaly.
+	counts := &b.Anomalies[kind]
+	if kind == tasker.KindStep {
+		sameStep := spanStep == "" || spanStep == t.ID
+		t.Handler = x.lookup(c, res, mHandler, sameStep, counts).str[mHandler]
+		t.Attempt = x.lookup(c, res, mAttempt, sameStep, counts).attempt
 	}
 	sameTask := spanTask == "" || spanTask == t.TaskID
-	t.Namespace = x.lookup(c, res, mNamespace, sameTask)
-	t.CorrelationID = x.lookup(c, res, mCorrelation, sameTask)
+	t.Namespace = x.lookup(c, res, mNamespace, sameTask, counts).str[mNamespace]
+	t.CorrelationID = x.lookup(c, res, mCorrelation, sameTask, counts).str[mCorrelation]
+	if res.srcAside {
+		counts[AnomalyOversizedService]++
+	}
+	if c.startAfterEnd {
+		counts[AnomalyStartAfterEnd]++
+	}
 	b.Transitions = append(b.Transitions, t)
 	return true
 }
 
-// lookup finds a value on the carrier, then (if borrow) on the enclosing span, then on the
-// resource.
-func (x *Extractor) lookup(c *carrier, res *resource, m meaning, borrow bool) string {
-	if v := c.own.str[m]; v != "" {
-		return v
+// lookup returns the attributes that give m's value: the carrier's, then (if borrow) the
+// enclosing span's, then the resource's; the resource's also when none has one. It counts a
+// value set aside on the way, and the value's repair.
+func (x *Extractor) lookup(c *carrier, res *resource, m meaning, borrow bool, counts *[NumAnomalies]int64) *found {
+	f := c.own
+	aside := f.wasSetAside(m)
+	if f.rank[m] == 0 && borrow && c.span != nil {
+		f = c.span
+		aside = aside || f.wasSetAside(m)
 	}
-	if borrow {
-		if v := c.spanStr(m); v != "" {
-			return v
-		}
+	if f.rank[m] == 0 {
+		f = x.values(res)
+		aside = aside || f.wasSetAside(m)
 	}
-	return x.values(res).str[m]
+	tally(f, m, aside, counts)
+	return f
 }
 
 func first(a, b string) string {

@@ -1,7 +1,9 @@
 package transition
 
 import (
+	"maps"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -10,6 +12,20 @@ import (
 )
 
 // Expectations below come from shared/spec/tasker-telemetry.md §4.
+
+// base is the tests' origin of time: the timestamps of spanSpec and evSpec are offsets in
+// nanoseconds from it, and 0 stays 0 (unset). testNow is the collector's clock.
+var (
+	base    = pcommon.NewTimestampFromTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	testNow = base.AsTime().Add(time.Hour)
+)
+
+func at(offset uint64) pcommon.Timestamp {
+	if offset == 0 {
+		return 0
+	}
+	return base + pcommon.Timestamp(offset)
+}
 
 type kv = map[string]any
 
@@ -50,15 +66,15 @@ func build(t testing.TB, rs ...resSpec) ptrace.Traces {
 			sp.SetName(s.name)
 			sp.SetTraceID(traceA)
 			sp.SetSpanID(spanA)
-			sp.SetStartTimestamp(pcommon.Timestamp(s.start))
-			sp.SetEndTimestamp(pcommon.Timestamp(s.end))
+			sp.SetStartTimestamp(at(s.start))
+			sp.SetEndTimestamp(at(s.end))
 			if err := sp.Attributes().FromRaw(s.attrs); err != nil {
 				t.Fatal(err)
 			}
 			for _, e := range s.events {
 				ev := sp.Events().AppendEmpty()
 				ev.SetName(e.name)
-				ev.SetTimestamp(pcommon.Timestamp(e.ts))
+				ev.SetTimestamp(at(e.ts))
 				if err := ev.Attributes().FromRaw(e.attrs); err != nil {
 					t.Fatal(err)
 				}
@@ -73,8 +89,12 @@ func run(td ptrace.Traces) *Batch {
 }
 
 func runWith(k Keys, ts TimeSource, td ptrace.Traces) *Batch {
+	return runLimits(k, ts, DefaultValueLimits(), td)
+}
+
+func runLimits(k Keys, ts TimeSource, l ValueLimits, td ptrace.Traces) *Batch {
 	var b Batch
-	NewExtractor(k, ts).Extract(td, &b)
+	NewExtractor(k, ts, l).Extract(td, testNow, &b)
 	return &b
 }
 
@@ -95,31 +115,41 @@ func taskEvent(ts uint64, task, from, to string) evSpec {
 	}}
 }
 
-// problems returns the non-zero problem counts as "kind/problem" → n.
-func problems(b *Batch) map[string]int64 {
+// countsByName returns the non-zero counts of a table by kind and reason as
+// "kind/reason" → n.
+func countsByName(reasons int, count func(k tasker.Kind, r int) int64, name func(r int) string) map[string]int64 {
 	out := map[string]int64{}
-	for k := range b.Problems {
-		for p := Problem(0); p < NumProblems; p++ {
-			if n := b.Problems[k][p]; n != 0 {
-				out[tasker.Kind(k).String()+"/"+p.String()] = n
+	for k := tasker.KindUnknown; k <= tasker.KindStep; k++ {
+		for r := range reasons {
+			if n := count(k, r); n != 0 {
+				out[k.String()+"/"+name(r)] = n
 			}
 		}
 	}
 	return out
 }
 
+func problems(b *Batch) map[string]int64 {
+	return countsByName(int(NumProblems), func(k tasker.Kind, r int) int64 { return b.Problems[k][r] },
+		func(r int) string { return Problem(r).String() })
+}
+
+func anomalies(b *Batch) map[string]int64 {
+	return countsByName(int(NumAnomalies), func(k tasker.Kind, r int) int64 { return b.Anomalies[k][r] },
+		func(r int) string { return Anomaly(r).String() })
+}
+
 func wantProblems(t *testing.T, b *Batch, want map[string]int64) {
 	t.Helper()
-	got := problems(b)
-	if len(got) != len(want) {
+	if got := problems(b); !maps.Equal(got, want) {
 		t.Errorf("problems = %v, want %v", got, want)
-		return
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("problems = %v, want %v", got, want)
-			return
-		}
+}
+
+func wantAnomalies(t *testing.T, b *Batch, want map[string]int64) {
+	t.Helper()
+	if got := anomalies(b); !maps.Equal(got, want) {
+		t.Errorf("anomalies = %v, want %v", got, want)
 	}
 }
 
@@ -140,7 +170,7 @@ func TestTransitionSpanShape(t *testing.T) {
 	tr := oneTransition(t, run(td))
 	// The span's end is the transition's time by default.
 	if tr.Kind != tasker.KindStep || tr.ID != "s-1" || tr.TaskID != "t-1" || tr.From != tasker.Enqueued ||
-		tr.To != tasker.InProgress || tr.Time != 2_500 {
+		tr.To != tasker.InProgress || tr.Time != at(2_500) {
 		t.Errorf("got %+v", tr)
 	}
 	if tr.Namespace != "payments" || tr.Handler != "charge" || tr.Attempt != 2 || tr.CorrelationID != "c-9" {
@@ -156,8 +186,8 @@ func TestTransitionSpanShape(t *testing.T) {
 
 	// transition_time: start
 	tr = oneTransition(t, runWith(DefaultKeys(), TimeStart, td))
-	if tr.Time != 1_000 {
-		t.Errorf("transition_time start: Time = %d, want 1000", tr.Time)
+	if tr.Time != at(1_000) {
+		t.Errorf("transition_time start: Time = %d, want %d", tr.Time, at(1_000))
 	}
 	// A transition span named task.* with a task id.
 	td = build(t, resSpec{spans: []spanSpec{{name: "task.state_transition", end: 9,
@@ -186,12 +216,12 @@ func TestSpanEventShape(t *testing.T) {
 		t.Fatalf("got %d transitions, want 3", len(b.Transitions))
 	}
 	want := []struct {
-		ts       pcommon.Timestamp
+		ts       uint64
 		from, to tasker.State
 	}{{200, tasker.Enqueued, tasker.InProgress}, {400, tasker.InProgress, tasker.EnqueuedForOrchestration}, {500, tasker.StateNone, tasker.Pending}}
 	for i, w := range want {
 		tr := b.Transitions[i]
-		if tr.Time != w.ts || tr.From != w.from || tr.To != w.to || tr.Kind != tasker.KindStep || tr.ID != "s-1" || tr.TaskID != "t-1" {
+		if tr.Time != at(w.ts) || tr.From != w.from || tr.To != w.to || tr.Kind != tasker.KindStep || tr.ID != "s-1" || tr.TaskID != "t-1" {
 			t.Errorf("transition %d: %+v", i, tr)
 		}
 		// Borrowed from the enclosing span (same task, same step).
@@ -216,7 +246,7 @@ func TestSpanPairIgnoredWhenEventsAreTransitions(t *testing.T) {
 		events: []evSpec{stepEvent(700, "s-1", "t-1", "enqueued", "in_progress")},
 	}}})
 	tr := oneTransition(t, run(td))
-	if tr.Time != 700 || tr.To != tasker.InProgress {
+	if tr.Time != at(700) || tr.To != tasker.InProgress {
 		t.Errorf("the event is the transition, not the span: %+v", tr)
 	}
 	// Events that are not transitions leave the span a carrier in its own right.
@@ -226,7 +256,7 @@ func TestSpanPairIgnoredWhenEventsAreTransitions(t *testing.T) {
 		events: []evSpec{{name: "exception", ts: 5, attrs: kv{"from_state": "pending"}}},
 	}}})
 	tr = oneTransition(t, run(td))
-	if tr.Time != 1_000 || tr.To != tasker.Enqueued {
+	if tr.Time != at(1_000) || tr.To != tasker.Enqueued {
 		t.Errorf("span carrier: %+v", tr)
 	}
 }
@@ -242,7 +272,7 @@ func TestWrongTypedEventStatesLeaveSpanCarrier(t *testing.T) {
 	}}})
 	b := run(td)
 	tr := oneTransition(t, b)
-	if tr.Time != 1_000 || tr.From != tasker.Pending || tr.To != tasker.Enqueued {
+	if tr.Time != at(1_000) || tr.From != tasker.Pending || tr.To != tasker.Enqueued {
 		t.Errorf("span carrier: %+v", tr)
 	}
 }
@@ -627,8 +657,8 @@ func TestMultipleResourcesAndReset(t *testing.T) {
 		resSpec{attrs: worker(), spans: []spanSpec{{name: "s", end: 10, events: []evSpec{stepEvent(6, "s-1", "t-1", "enqueued", "in_progress")}}}},
 	)
 	var b Batch
-	x := NewExtractor(DefaultKeys(), TimeEnd)
-	x.Extract(td, &b)
+	x := NewExtractor(DefaultKeys(), TimeEnd, DefaultValueLimits())
+	x.Extract(td, testNow, &b)
 	if len(b.Transitions) != 2 {
 		t.Fatalf("got %d", len(b.Transitions))
 	}
@@ -642,11 +672,12 @@ func TestMultipleResourcesAndReset(t *testing.T) {
 		t.Error("correlation id from the task event")
 	}
 	b.Problems[0][0] = 3
+	b.Anomalies[1][2] = 4
 	b.Reset()
-	if len(b.Transitions) != 0 || len(b.Hints) != 0 || b.Problems != (Counts{}) {
+	if len(b.Transitions) != 0 || len(b.Hints) != 0 || b.Problems != (Counts{}) || b.Anomalies != (AnomalyCounts{}) {
 		t.Error("Reset")
 	}
-	x.Extract(td, &b)
+	x.Extract(td, testNow, &b)
 	if len(b.Transitions) != 2 {
 		t.Error("reuse after Reset")
 	}
