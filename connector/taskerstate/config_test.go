@@ -58,6 +58,8 @@ func TestConfigFull(t *testing.T) {
 	keys := transition.DefaultKeys()
 	keys.TaskID = []string{"task_uuid", "task.id"}
 	keys.Namespace = []string{"namespace", "tasker.namespace"}
+	values := transition.DefaultValueLimits()
+	values.MaxNameBytes = 64
 	want := &Config{
 		Attributes:     keys,
 		TransitionTime: transition.TimeStart,
@@ -65,6 +67,7 @@ func TestConfigFull(t *testing.T) {
 		MaxClockSkew:   2 * time.Second,
 		Limits: statelog.Limits{
 			MaxEntities: 1000, MaxMemory: 96 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+			MaxDuration: 240 * time.Hour, Values: values,
 		},
 		FlushInterval:          30 * time.Second,
 		AggregationTemporality: TemporalityDelta,

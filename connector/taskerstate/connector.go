@@ -56,6 +56,7 @@ type taskerState struct {
 type batchCounts struct {
 	recognised [tasker.NumKinds]int64
 	problems   transition.Counts
+	anomalies  transition.AnomalyCounts
 }
 
 // payload is what the connector keeps with each transition in the entity log: no pointer,
@@ -78,7 +79,7 @@ func newTaskerState(set component.TelemetrySettings, logger *zap.Logger, cfg *Co
 		next:      next,
 		clock:     clock,
 		telemetry: tel,
-		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime),
+		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime, cfg.Limits.Values),
 		resources: newResources(cfg.ResourceKeyAttributes),
 		extras:    newTuples(),
 	}
@@ -140,10 +141,11 @@ func (c *taskerState) Shutdown(ctx context.Context) error {
 func (c *taskerState) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 	b := c.batches.Get().(*transition.Batch)
 	b.Reset()
-	c.extractor.Extract(td, b)
+	c.extractor.Extract(td, c.clock.Now(), b)
 
 	c.mu.Lock()
 	c.counts.problems.Add(&b.Problems)
+	c.counts.anomalies.Add(&b.Anomalies)
 	if len(b.Transitions) > 0 || len(b.Hints) > 0 {
 		for i := range b.Hints {
 			c.log.Learn(b.Hints[i])
@@ -191,14 +193,27 @@ func (c *taskerState) extra(td ptrace.Traces, t *transition.Transition) []string
 		if slices.Contains(c.cfg.Attributes.CorrelationID, name) && t.CorrelationID != "" {
 			v = t.CorrelationID
 		} else if a, ok := t.Attrs.Get(name); ok {
-			v = a.AsString()
+			v = c.dimension(t.Kind, a.AsString())
 		} else if a, ok := res.Get(name); ok {
-			v = a.AsString()
+			v = c.dimension(t.Kind, a.AsString())
 		}
 		out = append(out, v)
 	}
 	c.extraBuf = out
 	return out
+}
+
+// dimension bounds an extra dimension's value like a name (limits::max_name_bytes, valid
+// UTF-8), counting what it sets aside or repairs.
+func (c *taskerState) dimension(k tasker.Kind, s string) string {
+	v, oversized, repaired := transition.BoundName(s, c.cfg.Limits.Values.MaxNameBytes)
+	switch {
+	case oversized:
+		c.counts.anomalies[k][transition.AnomalyOversizedDimension]++
+	case repaired:
+		c.counts.anomalies[k][transition.AnomalyInvalidUTF8Dimension]++
+	}
+	return v
 }
 
 // flush derives the facts of the transitions that have settled (all of them at shutdown),

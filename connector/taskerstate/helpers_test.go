@@ -46,8 +46,16 @@ func testConfig() *Config { return NewFactory().CreateDefaultConfig().(*Config) 
 
 func newHarness(t *testing.T, cfg *Config) *harness {
 	t.Helper()
+	return newHarnessAt(t, cfg, clockStart)
+}
+
+// newHarnessAt starts the collector's clock at start: after the telemetry times of a
+// workload, which the connector refuses when they are later than its clock plus
+// limits::max_future_skew.
+func newHarnessAt(t *testing.T, cfg *Config, start time.Time) *harness {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, clock: clockwork.NewFakeClockAt(clockStart), sink: new(consumertest.MetricsSink),
+	h := &harness{t: t, clock: clockwork.NewFakeClockAt(start), sink: new(consumertest.MetricsSink),
 		flushed: make(chan struct{}, 64), tel: componenttest.NewTelemetry()}
 	set := connectortest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()

@@ -1052,7 +1052,14 @@ func propRun(t *testing.T, w *propWorkload) map[string]point {
 		raw["histogram"] = map[string]any{"exponential": map[string]any{"max_size": 160}}
 	}
 	require.NoError(t, confmap.NewFromStringMap(raw).Unmarshal(cfg))
-	h := newHarness(t, cfg)
+	var last int64 // the workload's latest telemetry time: the collector's clock starts after it
+	for _, s := range w.spans {
+		last = max(last, s.endMs)
+		for _, e := range s.events {
+			last = max(last, e.ms)
+		}
+	}
+	h := newHarnessAt(t, cfg, t0.Add(time.Duration(last)*time.Millisecond+time.Second))
 	first := 1 + len(w.batches)/3
 	for _, b := range w.batches[:first] {
 		h.consume(propTraces(b))

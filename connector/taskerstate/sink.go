@@ -62,7 +62,9 @@ func (s *sink) Fact(f *statelog.Fact[payload]) {
 		s.add(series.StepAttempts, f, append(v, orUnknown(f.Handler), ns, f.Outcome, strconv.Itoa(f.Ordinal)), 1)
 	case statelog.FactStepOutcome:
 		v = append(v, ns, orUnknown(f.Handler), f.Outcome)
-		s.add(series.StepCompletion, f, v, f.Seconds)
+		if !f.Refused {
+			s.add(series.StepCompletion, f, v, f.Seconds)
+		}
 		s.add(series.StepAttemptCount, f, v, float64(f.Ordinal))
 	}
 }

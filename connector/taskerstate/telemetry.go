@@ -39,12 +39,13 @@ var tableLabels = [numTables]string{"service_instances", "names", "resources", "
 
 // telemetry records the connector's own metrics. Its attribute sets are made once.
 type telemetry struct {
-	tb       *metadata.TelemetryBuilder
-	kinds    [tasker.NumKinds]metric.MeasurementOption
-	problems [tasker.NumKinds][transition.NumProblems]metric.MeasurementOption
-	evicted  [tasker.NumKinds][statelog.NumEvictReasons]metric.MeasurementOption
-	metrics  [series.NumMetrics]metric.MeasurementOption
-	tables   [numTables]metric.MeasurementOption
+	tb        *metadata.TelemetryBuilder
+	kinds     [tasker.NumKinds]metric.MeasurementOption
+	problems  [tasker.NumKinds][transition.NumProblems]metric.MeasurementOption
+	anomalies [tasker.NumKinds][transition.NumAnomalies]metric.MeasurementOption
+	evicted   [tasker.NumKinds][statelog.NumEvictReasons]metric.MeasurementOption
+	metrics   [series.NumMetrics]metric.MeasurementOption
+	tables    [numTables]metric.MeasurementOption
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
@@ -61,6 +62,9 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		t.kinds[k] = set1(kind)
 		for p := range t.problems[k] {
 			t.problems[k][p] = set1(kind, attribute.String("reason", transition.Problem(p).String()))
+		}
+		for a := range t.anomalies[k] {
+			t.anomalies[k][a] = set1(kind, attribute.String("reason", transition.Anomaly(a).String()))
 		}
 		for r := range t.evicted[k] {
 			t.evicted[k][r] = set1(kind, attribute.String("reason", statelog.EvictReason(r).String()))
@@ -107,6 +111,7 @@ func (t *telemetry) record(ctx context.Context, st *flushStats) {
 	byKind(tb.ConnectorTaskerStateLearnConflicts, ls.Conflicts)
 	byKind(tb.ConnectorTaskerStateTransitionsDropped, ls.Dropped)
 	byKind(tb.ConnectorTaskerStateLiveEntitiesEvicted, ls.LiveEvicted)
+	byKind(tb.ConnectorTaskerStateDurationsRefused, ls.DurationsRefused)
 	if ls.Abandoned > 0 {
 		tb.ConnectorTaskerStateAttemptsAbandoned.Add(ctx, ls.Abandoned)
 	}
@@ -118,6 +123,11 @@ func (t *telemetry) record(ctx context.Context, st *flushStats) {
 		for p, n := range st.counts.problems[k] {
 			if n > 0 {
 				tb.ConnectorTaskerStateProblems.Add(ctx, n, t.problems[k][p])
+			}
+		}
+		for a, n := range st.counts.anomalies[k] {
+			if n > 0 {
+				tb.ConnectorTaskerStateTransitionAnomalies.Add(ctx, n, t.anomalies[k][a])
 			}
 		}
 	}

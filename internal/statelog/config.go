@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
 
 // Limits bounds the log. The zero value is not usable: start from DefaultLimits.
@@ -36,7 +38,13 @@ type Limits struct {
 	// FinishedGrace keeps a finished entity (a terminal task, and its steps with it: a step's
 	// error is not terminal) this long, for late and duplicate transitions.
 	FinishedGrace time.Duration `mapstructure:"finished_grace"`
-	_             struct{}
+	// MaxDuration bounds a derived duration (a time in a state, a task's or a step's
+	// completion): a longer one comes from a wrong clock, and is neither stamped nor
+	// recorded (counted).
+	MaxDuration time.Duration `mapstructure:"max_duration"`
+	// Values bound what a transition's values may be (ids, names, timestamps, attempts).
+	Values transition.ValueLimits `mapstructure:",squash"`
+	_      struct{}
 }
 
 // DefaultLimits suit a production collector in front of a busy Tasker fleet: the byte cap
@@ -48,6 +56,9 @@ func DefaultLimits() Limits {
 		MaxTransitionsPerEntity: 512,
 		IdleTTL:                 2 * time.Hour,
 		FinishedGrace:           5 * time.Minute,
+		// Tasker's retries reach hours and a task can wait on its dependencies for days.
+		MaxDuration: 7 * 24 * time.Hour,
+		Values:      transition.DefaultValueLimits(),
 	}
 }
 
@@ -79,9 +90,13 @@ func (l *Limits) Validate(prefix string) error {
 	if l.FinishedGrace <= 0 {
 		errs = append(errs, fmt.Errorf("%s::finished_grace: must be a positive duration, got %s; set one longer than your exporters' retries, such as %s", prefix, l.FinishedGrace, d.FinishedGrace))
 	}
+	if l.MaxDuration < time.Minute {
+		errs = append(errs, fmt.Errorf("%s::max_duration: must be at least 1m, got %s; set one longer than Tasker's longest waits (retries reach hours, dependencies days), such as %s", prefix, l.MaxDuration, d.MaxDuration))
+	}
 	errs = append(errs,
 		CheckUnit(prefix+"::idle_ttl", l.IdleTTL, d.IdleTTL),
-		CheckUnit(prefix+"::finished_grace", l.FinishedGrace, d.FinishedGrace))
+		CheckUnit(prefix+"::finished_grace", l.FinishedGrace, d.FinishedGrace),
+		l.Values.Validate(prefix))
 	return errors.Join(errs...)
 }
 

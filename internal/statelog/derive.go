@@ -292,6 +292,10 @@ func (d *deriving[P]) derive(l *Log[P], ei uint32, now int64, force bool) {
 		if skewed {
 			l.stats.Skewed[kind]++
 		}
+		if !l.plausible(secs) {
+			l.stats.DurationsRefused[kind]++
+			continue
+		}
 		f.State, f.Seconds = m.Canonical(trs.at(cp).from), secs
 		d.emit(l, ei, FactStateDuration, laterOf(trs, pp, cp))
 	}
@@ -342,6 +346,10 @@ func (d *deriving[P]) deriveCompletion(l *Log[P], ei uint32, ord []uint32) {
 			return // wait: a start that arrives late still gives the completion
 		}
 		d.ents.at(ei).completionDone = true
+		if !l.plausible(secs) {
+			l.stats.DurationsRefused[tasker.KindTask]++
+			return
+		}
 		f.State, f.Seconds = m.Canonical(trs.at(p).to), secs
 		d.emit(l, ei, FactCompletion, laterOf(trs, start, p))
 		return
@@ -390,6 +398,9 @@ func (d *deriving[P]) decideOutcome(l *Log[P], si uint32, ord []uint32, n int) {
 	d.ents.at(si).outcomeDone = true
 	f := &d.fact
 	f.Outcome, f.Seconds, f.Ordinal = dec.outcome.String(), dec.seconds(&l.trs, ord), dec.attempts
+	if f.Refused = !l.plausible(f.Seconds); f.Refused {
+		l.stats.DurationsRefused[tasker.KindStep]++
+	}
 	d.emit(l, si, FactStepOutcome, ord[dec.at])
-	f.Outcome = ""
+	f.Outcome, f.Refused = "", false
 }

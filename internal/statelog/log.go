@@ -45,6 +45,8 @@ type Log[P any] struct {
 
 	stamp  *stamping
 	derive *deriving[P]
+	// maxDuration is limits.max_duration in seconds.
+	maxDuration float64
 }
 
 // stamping is the state of a stamping log.
@@ -71,12 +73,13 @@ func NewDeriving[P any](limits Limits, timing Timing, clock clockwork.Clock, sin
 
 func makeLog[P any](limits Limits, timing Timing, clock clockwork.Clock) *Log[P] {
 	return &Log[P]{
-		limits:  limits,
-		timing:  timing,
-		clock:   clock,
-		seed:    maphash.MakeSeed(),
-		names:   newNames(),
-		sources: newSources(),
+		maxDuration: limits.MaxDuration.Seconds(),
+		limits:      limits,
+		timing:      timing,
+		clock:       clock,
+		seed:        maphash.MakeSeed(),
+		names:       newNames(),
+		sources:     newSources(),
 	}
 }
 

@@ -32,6 +32,10 @@ func seconds(later, earlier int64) (float64, bool) {
 	return float64(later-earlier) / 1e9, false
 }
 
+// plausible reports whether a derived duration is within max_duration: a longer one comes
+// from a wrong clock, and is neither stamped nor recorded.
+func (l *Log[P]) plausible(secs float64) bool { return secs <= l.maxDuration }
+
 // laterOf returns the later of a fact's two transitions in telemetry time, the one the fact
 // belongs to (§7); the second in effective order when their times are equal. They differ
 // only where clock skew was corrected.

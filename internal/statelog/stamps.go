@@ -19,11 +19,12 @@ type Stamps struct {
 	// closes; 0 when none.
 	Attempt int
 	// HasOutcome: this step transition decides the step's outcome (§7 Step outcomes across
-	// retries), which took StepSeconds since the step's first transition and StepAttempts
-	// attempts.
-	HasOutcome   bool
-	StepSeconds  float64
-	StepAttempts int
+	// retries), after StepAttempts attempts and (HasStepSeconds) StepSeconds since the
+	// step's first transition.
+	HasOutcome     bool
+	StepAttempts   int
+	StepSeconds    float64
+	HasStepSeconds bool
 }
 
 // stamp* bits record which stamps a transition got the first time it was read.
@@ -78,7 +79,7 @@ func (s *Stamps) only(bits uint8) {
 		s.Attempt = 0
 	}
 	if bits&stampOutcome == 0 {
-		s.HasOutcome, s.StepSeconds, s.StepAttempts = false, 0, 0
+		s.HasOutcome, s.StepAttempts, s.StepSeconds, s.HasStepSeconds = false, 0, 0, false
 	}
 }
 
@@ -107,8 +108,19 @@ func (l *Log[P]) Stamps(r Ref) Stamps {
 	m := tasker.MachineOf(e.kind)
 	trs := &l.trs
 	s := Stamps{Namespace: l.names.str(l.namespaceOf(ei, p))}
+	refused := 0 // derived durations past max_duration: not stamped
+	keep := func(secs float64, ok bool) bool {
+		if ok && !l.plausible(secs) {
+			refused++
+			return false
+		}
+		return ok
+	}
 	if pos > 0 {
-		s.StateSeconds, _, s.HasStateSeconds = timeInState(m, trs.at(ord[pos-1]), trs.at(p))
+		secs, _, ok := timeInState(m, trs.at(ord[pos-1]), trs.at(p))
+		if s.HasStateSeconds = keep(secs, ok); s.HasStateSeconds {
+			s.StateSeconds = secs
+		}
 	}
 	switch e.kind {
 	case tasker.KindStep:
@@ -122,16 +134,23 @@ func (l *Log[P]) Stamps(r Ref) Stamps {
 			taskEnd = trs.at(end).time
 		}
 		if d := decideStep(trs, ord, taskEnd); d.at == pos {
-			s.HasOutcome, s.StepSeconds, s.StepAttempts = true, d.seconds(trs, ord), d.attempts
+			s.HasOutcome, s.StepAttempts = true, d.attempts
+			if secs := d.seconds(trs, ord); keep(secs, true) {
+				s.StepSeconds, s.HasStepSeconds = secs, true
+			}
 		}
 	case tasker.KindTask:
 		if m.Terminal(trs.at(p).to) {
-			s.TaskSeconds, _, s.HasTaskSeconds = taskDuration(trs, ord, pos)
+			secs, _, ok := taskDuration(trs, ord, pos)
+			if s.HasTaskSeconds = keep(secs, ok); s.HasTaskSeconds {
+				s.TaskSeconds = secs
+			}
 		}
 	}
 	read := l.stamp.read.at(p)
 	if *read == 0 {
 		*read = s.present()
+		l.stats.DurationsRefused[e.kind] += int64(refused)
 	} else {
 		s.only(*read)
 	}

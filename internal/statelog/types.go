@@ -73,6 +73,9 @@ type Stats struct {
 	// in_state gauges stopped counting them.
 	LiveEvicted [tasker.NumKinds]int64
 	Dropped     [tasker.NumKinds]int64 // transitions dropped from an overflowing entity log
+	// DurationsRefused: derived durations longer than max_duration, neither stamped nor
+	// recorded (a stamping log counts each transition's once, at its first read).
+	DurationsRefused [tasker.NumKinds]int64
 	// SourcesEvicted: service instances dropped from the table used for clock-skew
 	// decisions (idle for the idle time-to-live, or the table full).
 	SourcesEvicted int64
@@ -122,6 +125,9 @@ type Fact[P any] struct {
 	Ordinal int
 	// FactAttempt, FactStepOutcome.
 	Outcome string
+	// FactStepOutcome: its duration was longer than max_duration, so only the attempts are
+	// recorded.
+	Refused bool
 
 	log *Log[P]
 	ent uint32

@@ -121,19 +121,33 @@ const (
 	// AnomalyStartAfterEnd: a transition span starts after it ends; the transition is still
 	// at its transition_time timestamp.
 	AnomalyStartAfterEnd
+	// AnomalyOversizedDimension: a value of an opted-in extra dimension of the connector
+	// longer than MaxNameBytes, treated as absent (counted by the connector, see BoundName).
+	AnomalyOversizedDimension
+	// AnomalyInvalidUTF8Dimension: such a value with invalid UTF-8, repaired.
+	AnomalyInvalidUTF8Dimension
 	NumAnomalies
 )
 
 var anomalyNames = [NumAnomalies]string{"oversized_namespace", "oversized_handler", "oversized_correlation_id",
 	"oversized_service", "oversized_id", "invalid_utf8_namespace", "invalid_utf8_handler", "invalid_utf8_correlation_id",
-	"attempt_out_of_range", "start_after_end"}
+	"attempt_out_of_range", "start_after_end", "oversized_dimension", "invalid_utf8_dimension"}
 
 func (a Anomaly) String() string { return anomalyNames[a] }
 
 // AnomalyCounts tallies anomalies by the kind of entity the value belongs to: the
 // transition's kind; for a hint, task for a namespace or task id, step for a handler or
 // step id.
-type AnomalyCounts [3][NumAnomalies]int64
+type AnomalyCounts [tasker.NumKinds][NumAnomalies]int64
+
+// Add adds o's counts to c.
+func (c *AnomalyCounts) Add(o *AnomalyCounts) {
+	for k := range c {
+		for a := range c[k] {
+			c[k][a] += o[k][a]
+		}
+	}
+}
 
 // Batch is the result of extracting one ptrace.Traces. It is reused between batches.
 type Batch struct {
@@ -312,6 +326,22 @@ func (x *Extractor) scan(m pcommon.Map, f *found) {
 			f.str[r.m], f.rank[r.m] = str, r.rank+1
 		}
 	}
+}
+
+// BoundName applies the extractor's rule for names to a value the extractor does not read
+// itself (the connector's opt-in extra dimensions): longer than limit, it is set aside
+// (""); with invalid UTF-8, it is repaired. It reports which, if either, happened.
+func BoundName(s string, limit int) (v string, oversized, repaired bool) {
+	if len(s) > limit {
+		return "", true, false
+	}
+	if validUTF8(s) {
+		return s, false, false
+	}
+	if s = strings.ToValidUTF8(s, string(utf8.RuneError)); len(s) > limit {
+		return "", true, false
+	}
+	return s, false, true
 }
 
 // validUTF8 is utf8.ValidString with the ASCII of Tasker's names checked inline.

@@ -36,6 +36,9 @@ var EarliestPlausible = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 var earliestPlausible = pcommon.NewTimestampFromTime(EarliestPlausible)
 
+// MaxAttemptLimit is the largest max_attempt: the entity logs keep an attempt in 16 bits.
+const MaxAttemptLimit = 1<<16 - 1
+
 // uuidBytes is the length of a UUID in its text form, the shape of every Tasker id.
 const uuidBytes = 36
 
@@ -85,9 +88,9 @@ func (l *ValueLimits) Validate(prefix string) error {
 		errs = append(errs, fmt.Errorf("%s: %v is outside %v..%v; write a duration with its unit (a bare number is nanoseconds), such as %v (the default)",
 			key("max_future_skew"), l.MaxFutureSkew, minFutureSkew, maxFutureSkew, d.MaxFutureSkew))
 	}
-	if l.MaxAttempt < 1 {
-		errs = append(errs, fmt.Errorf("%s: must be at least 1 (default %d); attempts are numbered from 1",
-			key("max_attempt"), d.MaxAttempt))
+	if l.MaxAttempt < 1 || l.MaxAttempt > MaxAttemptLimit {
+		errs = append(errs, fmt.Errorf("%s: must be between 1 and %d, got %d (default %d); attempts are numbered from 1",
+			key("max_attempt"), MaxAttemptLimit, l.MaxAttempt, d.MaxAttempt))
 	}
 	return errors.Join(errs...)
 }

@@ -43,7 +43,8 @@ func TestValueLimitsValidate(t *testing.T) {
 		{"skew without its unit", func(l *ValueLimits) { l.MaxFutureSkew = 600 }, []string{"limits::max_future_skew", "unit", "10m0s"}},
 		{"zero skew", func(l *ValueLimits) { l.MaxFutureSkew = 0 }, []string{"limits::max_future_skew"}},
 		{"skew of a year", func(l *ValueLimits) { l.MaxFutureSkew = 365 * 24 * time.Hour }, []string{"limits::max_future_skew", "24h0m0s"}},
-		{"attempt 0", func(l *ValueLimits) { l.MaxAttempt = 0 }, []string{"limits::max_attempt", "at least 1"}},
+		{"attempt 0", func(l *ValueLimits) { l.MaxAttempt = 0 }, []string{"limits::max_attempt", "between 1 and 65535"}},
+		{"attempt past 16 bits", func(l *ValueLimits) { l.MaxAttempt = 1 << 16 }, []string{"limits::max_attempt", "between 1 and 65535", "got 65536"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -466,5 +467,23 @@ func TestReasonNames(t *testing.T) {
 			t.Errorf("reason %q twice", n)
 		}
 		seen[n] = true
+	}
+}
+
+func TestBoundName(t *testing.T) {
+	for _, c := range []struct {
+		in, want            string
+		oversized, repaired bool
+	}{
+		{"payments", "payments", false, false},
+		{strings.Repeat("x", 9), "", true, false},
+		{"ns-\xff\xfe", "ns-\uFFFD", false, true},
+		{"\xff\xff\xff\xff\xff\xff", "\uFFFD", false, true}, // a run of invalid bytes is one U+FFFD
+		{"abcdef\xff", "", true, false},                      // the repair makes it 9 bytes: over 8
+	} {
+		v, over, rep := BoundName(c.in, 8)
+		if v != c.want || over != c.oversized || rep != c.repaired {
+			t.Errorf("BoundName(%q, 8) = %q, %v, %v; want %q, %v, %v", c.in, v, over, rep, c.want, c.oversized, c.repaired)
+		}
 	}
 }

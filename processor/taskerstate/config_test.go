@@ -41,6 +41,9 @@ func TestLoadConfig(t *testing.T) {
 			MaxClockSkew:   250 * time.Millisecond,
 			Limits: statelog.Limits{
 				MaxEntities: 5000, MaxMemory: 32 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+				MaxDuration: 72 * time.Hour,
+				Values: transition.ValueLimits{MaxIDBytes: 64, MaxNameBytes: 100, MaxCorrelationIDBytes: 40,
+					MaxFutureSkew: 2 * time.Minute, MaxAttempt: 50},
 			},
 		}},
 		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},

@@ -3,7 +3,9 @@ package taskerstate
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -352,7 +354,7 @@ func TestGoldenLifecycles(t *testing.T) {
 		for _, delivery := range []string{"one batch", "a batch per transition"} {
 			t.Run(sh.name+"/"+delivery, func(t *testing.T) {
 				sink := new(consumertest.TracesSink)
-				p := newTestProcessor(t, createDefaultConfig(), clockwork.NewFakeClock(), sink)
+				p := newTestProcessor(t, createDefaultConfig(), clockwork.NewFakeClockAt(t0.Add(time.Hour)), sink)
 				if delivery == "one batch" {
 					td := ptrace.NewTraces()
 					sh.build(td, golden)
@@ -437,8 +439,16 @@ func TestOutOfOrderStampsWhatIsKnown(t *testing.T) {
 	checkStamps(t, late[0], got[late[0].key()][0], false)
 }
 
+// hostileTimes are timestamps a transition must not be stamped at (§4 of docs/telemetry.md:
+// implausible): unset, 1 ns, a negative time wrapped to uint64, a century ahead.
+var hostileTimes = []pcommon.Timestamp{0, 1, math.MaxUint64, pcommon.NewTimestampFromTime(t0.AddDate(100, 0, 0))}
+
+// hostileValues are values past the default limits or not valid UTF-8.
+var hostileValues = []string{strings.Repeat("i", 200), strings.Repeat("n", 300), "ns-\xff\xfe", "\xc3\x28"}
+
 // randomTraces builds traces of random spans, events, attributes and types, some of them
-// transition-shaped, to check that the processor never loses or changes input data.
+// transition-shaped, some hostile (oversized values, invalid UTF-8, implausible times,
+// absurd attempts), to check that the processor never loses or changes input data.
 func randomTraces(rng *rand.Rand) ptrace.Traces {
 	states := []string{"none", "", "pending", "PENDING ", "enqueued", "in_progress", "complete", "error", "bogus",
 		"waiting_for_retry", "steps_in_process", "initializing", "enqueued_for_orchestration", "cancelled"}
@@ -452,9 +462,11 @@ func randomTraces(rng *rand.Rand) ptrace.Traces {
 		}
 		for range rng.IntN(8) {
 			k := keys[rng.IntN(len(keys))]
-			switch rng.IntN(6) {
+			switch rng.IntN(7) {
 			case 0:
-				m.PutInt(k, rng.Int64N(5))
+				m.PutInt(k, []int64{0, 1, 2, 3, 1 << 62, -1}[rng.IntN(6)])
+			case 6:
+				m.PutStr(k, hostileValues[rng.IntN(len(hostileValues))])
 			case 1:
 				m.PutDouble(k, rng.Float64())
 			case 2:
@@ -483,9 +495,13 @@ func randomTraces(rng *rand.Rand) ptrace.Traces {
 				s.SetName([]string{"task.state_transition", "step.state_transition", "worker.step_execution", "GET /"}[rng.IntN(4)])
 				s.SetTraceID(pcommon.TraceID{byte(rng.IntN(256)), 1})
 				s.SetSpanID(pcommon.SpanID{byte(rng.IntN(256)), 2})
-				start := rng.Int64N(1e12)
+				start := int64(ts(0)) + rng.Int64N(1e12)
 				s.SetStartTimestamp(pcommon.Timestamp(start))
-				if rng.IntN(10) > 0 {
+				switch rng.IntN(10) {
+				case 0: // no end time
+				case 1:
+					s.SetEndTimestamp(hostileTimes[rng.IntN(len(hostileTimes))])
+				default:
 					s.SetEndTimestamp(pcommon.Timestamp(start + rng.Int64N(1e9)))
 				}
 				s.Status().SetCode(ptrace.StatusCode(rng.IntN(3)))
@@ -493,7 +509,11 @@ func randomTraces(rng *rand.Rand) ptrace.Traces {
 				for range rng.IntN(4) {
 					ev := s.Events().AppendEmpty()
 					ev.SetName([]string{"Step state transition", "Task state transition", "log"}[rng.IntN(3)])
-					if rng.IntN(10) > 0 {
+					switch rng.IntN(10) {
+					case 0: // no time
+					case 1:
+						ev.SetTimestamp(hostileTimes[rng.IntN(len(hostileTimes))])
+					default:
 						ev.SetTimestamp(pcommon.Timestamp(start + rng.Int64N(1e9)))
 					}
 					putRandom(ev.Attributes())

@@ -54,11 +54,13 @@ type noData struct{}
 
 type stateProcessor struct {
 	logger    *zap.Logger
+	clock     clockwork.Clock
 	limits    statelog.Limits
 	extractor *transition.Extractor
 	telemetry *metadata.TelemetryBuilder
 	kindAttrs [tasker.NumKinds]metric.MeasurementOption
 	problems  [tasker.NumKinds][transition.NumProblems]metric.MeasurementOption
+	anomalies [tasker.NumKinds][transition.NumAnomalies]metric.MeasurementOption
 	evictions [tasker.NumKinds][statelog.NumEvictReasons]metric.MeasurementOption
 	tables    [2]metric.MeasurementOption
 
@@ -72,8 +74,9 @@ type stateProcessor struct {
 func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*stateProcessor, error) {
 	p := &stateProcessor{
 		logger:    set.Logger,
+		clock:     clock,
 		limits:    cfg.Limits,
-		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime),
+		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime, cfg.Limits.Values),
 		log:       statelog.NewStamping[noData](cfg.Limits, statelog.Timing{MaxClockSkew: cfg.MaxClockSkew}, clock),
 	}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -108,6 +111,9 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 		for r := range p.problems[k] {
 			p.problems[k][r] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", transition.Problem(r).String())))
 		}
+		for a := range p.anomalies[k] {
+			p.anomalies[k][a] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", transition.Anomaly(a).String())))
+		}
 		for r := range p.evictions[k] {
 			p.evictions[k][r] = metric.WithAttributeSet(attribute.NewSet(kind, attribute.String("reason", statelog.EvictReason(r).String())))
 		}
@@ -137,10 +143,10 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 
 	b := &p.batch
 	b.Reset()
-	p.extractor.Extract(td, b)
+	p.extractor.Extract(td, p.clock.Now(), b)
 	p.log.Expire()
 	var tally batchTally
-	if len(b.Transitions) == 0 && len(b.Hints) == 0 && b.Problems == (transition.Counts{}) {
+	if len(b.Transitions) == 0 && len(b.Hints) == 0 && b.Problems == (transition.Counts{}) && b.Anomalies == (transition.AnomalyCounts{}) {
 		p.record(ctx, &tally) // evictions
 		return td, nil
 	}
@@ -184,7 +190,7 @@ func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, dupl
 	n := 1 + count(event != "") + count(s.Namespace != "") + count(s.HasStateSeconds) + count(s.HasTaskSeconds) +
 		count(invalid) + count(duplicate)
 	if step {
-		n += count(s.Attempt > 0) + count(s.Handler != "") + 2*count(s.HasOutcome)
+		n += count(s.Attempt > 0) + count(s.Handler != "") + count(s.HasOutcome) + count(s.HasStepSeconds)
 	}
 	t.Attrs.EnsureCapacity(t.Attrs.Len() + n)
 	w := newStamper(t.Attrs)
@@ -208,8 +214,10 @@ func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, dupl
 		if s.Handler != "" {
 			w.str(AttrHandler, s.Handler)
 		}
-		if s.HasOutcome {
+		if s.HasStepSeconds {
 			w.double(AttrStepCompletion, s.StepSeconds)
+		}
+		if s.HasOutcome {
 			w.int(AttrStepAttemptCount, int64(s.StepAttempts))
 		}
 	}
@@ -250,6 +258,11 @@ func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 				tb.ProcessorTaskerStateTransitionsUnrecognised.Add(ctx, n, p.problems[k][r])
 			}
 		}
+		for a, n := range p.batch.Anomalies[k] {
+			if n > 0 {
+				tb.ProcessorTaskerStateTransitionAnomalies.Add(ctx, n, p.anomalies[k][a])
+			}
+		}
 	}
 	s := p.log.TakeStats()
 	for k := range p.kindAttrs {
@@ -258,6 +271,9 @@ func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 		}
 		if n := s.OutOfOrder[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(ctx, n, p.kindAttrs[k])
+		}
+		if n := s.DurationsRefused[k]; n > 0 {
+			tb.ProcessorTaskerStateDurationsRefused.Add(ctx, n, p.kindAttrs[k])
 		}
 		for r, n := range s.Evicted[k] {
 			if n > 0 {

@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	ConnectorTaskerStateAttemptsAbandoned    metric.Int64Counter
 	ConnectorTaskerStateClockSkew            metric.Int64Counter
 	ConnectorTaskerStateDuplicates           metric.Int64Counter
+	ConnectorTaskerStateDurationsRefused     metric.Int64Counter
 	ConnectorTaskerStateEntitiesEvicted      metric.Int64Counter
 	ConnectorTaskerStateEntityLogBytes       metric.Int64Gauge
 	ConnectorTaskerStateExemplarsDropped     metric.Int64Counter
@@ -42,6 +43,7 @@ type TelemetryBuilder struct {
 	ConnectorTaskerStateProblems             metric.Int64Counter
 	ConnectorTaskerStateSeriesExpired        metric.Int64Counter
 	ConnectorTaskerStateTrackedEntities      metric.Int64Gauge
+	ConnectorTaskerStateTransitionAnomalies  metric.Int64Counter
 	ConnectorTaskerStateTransitions          metric.Int64Counter
 	ConnectorTaskerStateTransitionsDropped   metric.Int64Counter
 }
@@ -97,6 +99,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_tasker_state_duplicates",
 		metric.WithDescription("Transitions already seen (same entity, from, to and time); they change nothing. [Development]"),
 		metric.WithUnit("{transition}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateDurationsRefused, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_durations_refused",
+		metric.WithDescription("Derived durations (a time in a state, a task's or a step's completion) longer than limits::max_duration, from a wrong clock: neither stamped nor recorded, by `kind`. [Development]"),
+		metric.WithUnit("{duration}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateEntitiesEvicted, err = builder.meter.Int64Counter(
@@ -155,7 +163,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateProblems, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_problems",
-		metric.WithDescription("Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp). [Development]"),
+		metric.WithDescription("Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp, oversized_id). [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)
@@ -169,6 +177,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_tasker_state_tracked_entities",
 		metric.WithDescription("Tasks and steps held in the entity log after the last flush. [Development]"),
 		metric.WithUnit("{entity}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateTransitionAnomalies, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_transition_anomalies",
+		metric.WithDescription("Values of recognised transitions and hints set aside or mended, by `kind` and `reason`: oversized_namespace, oversized_handler, oversized_correlation_id, oversized_service (longer than limits::max_name_bytes or max_correlation_id_bytes: treated as absent), oversized_id (an ordinary span's id longer than max_id_bytes: ignored), invalid_utf8_namespace, invalid_utf8_handler, invalid_utf8_correlation_id (invalid bytes replaced with U+FFFD), attempt_out_of_range (outside 1..max_attempt: treated as absent), start_after_end (a transition span that starts after it ends: still at its transition_time). [Development]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateTransitions, err = builder.meter.Int64Counter(

@@ -83,6 +83,22 @@ func AssertEqualConnectorTaskerStateDuplicates(t *testing.T, tt *componenttest.T
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualConnectorTaskerStateDurationsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_tasker_state_durations_refused",
+		Description: "Derived durations (a time in a state, a task's or a step's completion) longer than limits::max_duration, from a wrong clock: neither stamped nor recorded, by `kind`. [Development]",
+		Unit:        "{duration}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_tasker_state_durations_refused")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualConnectorTaskerStateEntitiesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_tasker_state_entities_evicted",
@@ -228,7 +244,7 @@ func AssertEqualConnectorTaskerStateOverflowedPoints(t *testing.T, tt *component
 func AssertEqualConnectorTaskerStateProblems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_tasker_state_problems",
-		Description: "Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp). [Development]",
+		Description: "Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp, oversized_id). [Development]",
 		Unit:        "{transition}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -267,6 +283,22 @@ func AssertEqualConnectorTaskerStateTrackedEntities(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_connector_tasker_state_tracked_entities")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorTaskerStateTransitionAnomalies(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_tasker_state_transition_anomalies",
+		Description: "Values of recognised transitions and hints set aside or mended, by `kind` and `reason`: oversized_namespace, oversized_handler, oversized_correlation_id, oversized_service (longer than limits::max_name_bytes or max_correlation_id_bytes: treated as absent), oversized_id (an ordinary span's id longer than max_id_bytes: ignored), invalid_utf8_namespace, invalid_utf8_handler, invalid_utf8_correlation_id (invalid bytes replaced with U+FFFD), attempt_out_of_range (outside 1..max_attempt: treated as absent), start_after_end (a transition span that starts after it ends: still at its transition_time). [Development]",
+		Unit:        "{value}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_tasker_state_transition_anomalies")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

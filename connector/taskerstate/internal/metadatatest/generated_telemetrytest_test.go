@@ -23,6 +23,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorTaskerStateAttemptsAbandoned.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateClockSkew.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateDuplicates.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateDurationsRefused.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateEntitiesEvicted.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateEntityLogBytes.Record(context.Background(), 1)
 	tb.ConnectorTaskerStateExemplarsDropped.Add(context.Background(), 1)
@@ -35,6 +36,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorTaskerStateProblems.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateSeriesExpired.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTrackedEntities.Record(context.Background(), 1)
+	tb.ConnectorTaskerStateTransitionAnomalies.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTransitions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTransitionsDropped.Add(context.Background(), 1)
 	AssertEqualConnectorTaskerStateActiveSeries(t, testTel,
@@ -47,6 +49,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateDuplicates(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateDurationsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateEntitiesEvicted(t, testTel,
@@ -83,6 +88,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateTrackedEntities(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateTransitionAnomalies(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateTransitions(t, testTel,

@@ -28,11 +28,13 @@ type TelemetryBuilder struct {
 	meter                                       metric.Meter
 	mu                                          sync.Mutex
 	registrations                               []metric.Registration
+	ProcessorTaskerStateDurationsRefused        metric.Int64Counter
 	ProcessorTaskerStateEntityLogBytes          metric.Int64ObservableGauge
 	ProcessorTaskerStateEvictions               metric.Int64Counter
 	ProcessorTaskerStateLookupTableEvictions    metric.Int64Counter
 	ProcessorTaskerStateStampClashes            metric.Int64Counter
 	ProcessorTaskerStateTrackedEntities         metric.Int64ObservableGauge
+	ProcessorTaskerStateTransitionAnomalies     metric.Int64Counter
 	ProcessorTaskerStateTransitions             metric.Int64Counter
 	ProcessorTaskerStateTransitionsDropped      metric.Int64Counter
 	ProcessorTaskerStateTransitionsDuplicate    metric.Int64Counter
@@ -110,6 +112,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorTaskerStateDurationsRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_durations_refused",
+		metric.WithDescription("Derived durations (a time in a state, a task's or a step's completion) longer than limits::max_duration, from a wrong clock: neither stamped nor recorded, by `kind`. [Development]"),
+		metric.WithUnit("{duration}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateEntityLogBytes, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_tasker_state_entity_log_bytes",
 		metric.WithDescription("Bytes the entity log holds (what limits::max_memory bounds). [Development]"),
@@ -138,6 +146,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tasker_state_tracked_entities",
 		metric.WithDescription("Tasks and steps held in the entity log. [Development]"),
 		metric.WithUnit("{entity}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateTransitionAnomalies, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_transition_anomalies",
+		metric.WithDescription("Values of recognised transitions and hints set aside or mended, by `kind` and `reason`: oversized_namespace, oversized_handler, oversized_correlation_id, oversized_service (longer than limits::max_name_bytes or max_correlation_id_bytes: treated as absent), oversized_id (an ordinary span's id longer than max_id_bytes: ignored), invalid_utf8_namespace, invalid_utf8_handler, invalid_utf8_correlation_id (invalid bytes replaced with U+FFFD), attempt_out_of_range (outside 1..max_attempt: treated as absent), start_after_end (a transition span that starts after it ends: still at its transition_time). [Development]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateTransitions, err = builder.meter.Int64Counter(
@@ -172,7 +186,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateTransitionsUnrecognised, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_transitions_unrecognised",
-		metric.WithDescription("Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp) and `kind` (task, step, unknown). [Development]"),
+		metric.WithDescription("Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp: before 2000 or further ahead of the collector's clock than limits::max_future_skew, oversized_id: longer than limits::max_id_bytes) and `kind` (task, step, unknown). [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)

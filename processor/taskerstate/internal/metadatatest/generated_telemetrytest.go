@@ -21,6 +21,22 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 	return set
 }
 
+func AssertEqualProcessorTaskerStateDurationsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_tasker_state_durations_refused",
+		Description: "Derived durations (a time in a state, a task's or a step's completion) longer than limits::max_duration, from a wrong clock: neither stamped nor recorded, by `kind`. [Development]",
+		Unit:        "{duration}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_tasker_state_durations_refused")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorTaskerStateEntityLogBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_entity_log_bytes",
@@ -93,6 +109,22 @@ func AssertEqualProcessorTaskerStateTrackedEntities(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_processor_tasker_state_tracked_entities")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorTaskerStateTransitionAnomalies(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_tasker_state_transition_anomalies",
+		Description: "Values of recognised transitions and hints set aside or mended, by `kind` and `reason`: oversized_namespace, oversized_handler, oversized_correlation_id, oversized_service (longer than limits::max_name_bytes or max_correlation_id_bytes: treated as absent), oversized_id (an ordinary span's id longer than max_id_bytes: ignored), invalid_utf8_namespace, invalid_utf8_handler, invalid_utf8_correlation_id (invalid bytes replaced with U+FFFD), attempt_out_of_range (outside 1..max_attempt: treated as absent), start_after_end (a transition span that starts after it ends: still at its transition_time). [Development]",
+		Unit:        "{value}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_tasker_state_transition_anomalies")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -180,7 +212,7 @@ func AssertEqualProcessorTaskerStateTransitionsOutOfOrder(t *testing.T, tt *comp
 func AssertEqualProcessorTaskerStateTransitionsUnrecognised(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tasker_state_transitions_unrecognised",
-		Description: "Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp) and `kind` (task, step, unknown). [Development]",
+		Description: "Carriers of from_state/to_state passed through without stamps, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp: before 2000 or further ahead of the collector's clock than limits::max_future_skew, oversized_id: longer than limits::max_id_bytes) and `kind` (task, step, unknown). [Development]",
 		Unit:        "{transition}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -28,15 +28,20 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ProcessorTaskerStateDurationsRefused.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateEvictions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateStampClashes.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateTransitionAnomalies.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDropped.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDuplicate.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsInvalid.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsUnrecognised.Add(context.Background(), 1)
+	AssertEqualProcessorTaskerStateDurationsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateEntityLogBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -50,6 +55,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTrackedEntities(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateTransitionAnomalies(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTransitions(t, testTel,
