@@ -479,7 +479,7 @@ func TestBoundName(t *testing.T) {
 		{strings.Repeat("x", 9), "", true, false},
 		{"ns-\xff\xfe", "ns-\uFFFD", false, true},
 		{"\xff\xff\xff\xff\xff\xff", "\uFFFD", false, true}, // a run of invalid bytes is one U+FFFD
-		{"abcdef\xff", "", true, false},                      // the repair makes it 9 bytes: over 8
+		{"abcdef\xff", "", true, false},                     // the repair makes it 9 bytes: over 8
 	} {
 		v, over, rep := BoundName(c.in, 8)
 		if v != c.want || over != c.oversized || rep != c.repaired {
