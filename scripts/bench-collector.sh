@@ -5,7 +5,8 @@
 # batch processor, the debug exporter, contrib's span_metrics connector and our tasker_state
 # processor and connector. Then, in rounds, it runs each pipeline on its own collector, drives it
 # with Tasker-shaped OTLP from bench/cmd/loadgen as fast as it accepts, and prints accepted
-# spans/s, the share of the bare pipeline's throughput and the peak RSS.
+# spans/s, the share of the bare pipeline's throughput, the collector's CPU time per span and
+# its peak RSS.
 #
 # Settings (environment, or make variables):
 #   REF=<rev>                 our components from that commit instead of the working tree
@@ -35,7 +36,7 @@ OCB_VERSION=v0.165.0
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 cache=${OTELCOL_TASKER_CACHE:-$HOME/.cache/otelcol-tasker}
 work=$cache/bench-collector
-run_dir=$work/runs/$(date -u +%Y%m%dT%H%M%SZ)
+run_dir=$work/runs/$(date -u +%Y%m%dT%H%M%SZ)-$$
 mkdir -p "$work/src" "$work/build" "$work/bin" "$run_dir/config"
 
 say() { echo "bench-collector: $*" >&2; }
@@ -53,6 +54,7 @@ cleanup() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	done
+	rm -f "$run_dir/pool.gob"
 }
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
@@ -69,8 +71,8 @@ WARMUP=${WARMUP%s} DURATION=${DURATION%s}
 clock_ticks=$(getconf CLK_TCK)
 
 # --- the builds to compare -------------------------------------------------------------------
-# Each is "label source-dir"; the working tree is used as it is (uncommitted changes included),
-# a revision is exported with git archive into the scratch directory (cached by commit).
+# Each is "label|source dir|commit"; the working tree is used as it is (uncommitted changes
+# included, no commit), a commit is exported with git archive into the scratch directory once.
 variants=()
 add_variant() { # rev ("" = the working tree)
 	local rev=$1 sha src label
@@ -97,14 +99,18 @@ if [ -n "${REF_BEFORE:-}" ] || [ -n "${REF_AFTER:-}" ]; then
 else
 	add_variant "${REF:-}"
 fi
-[ "${#variants[@]}" -eq 1 ] || [ "${variants[0]%%|*}" != "${variants[1]%%|*}" ] || die "REF_BEFORE and REF_AFTER are the same build (${variants[0]%%|*})"
+# The same commit twice is an A/A run: the spread between its two rows is the noise.
+if [ "${#variants[@]}" -eq 2 ] && [ "${variants[0]%%|*}" = "${variants[1]%%|*}" ]; then
+	variants[1]="${variants[1]%%|*}#2|${variants[1]#*|}"
+fi
 
 # --- build ------------------------------------------------------------------------------------
 ocb=$(bash "$repo/scripts/install-ocb.sh") || die "installing ocb $OCB_VERSION failed"
 
 build_variant() { # label src sha -> prints the binary's path
 	local label=$1 src=$2 sha=$3 dir log bin
-	dir=$work/build/${sha:-worktree}
+	# one build directory per commit, and one per working tree (the repository's path hashed)
+	dir=$work/build/${sha:-worktree-$(printf %s "$src" | md5sum | cut -c1-8)}
 	bin=$dir/otelcol-bench
 	if [ -n "$sha" ] && [ -x "$bin" ]; then echo "$bin"; return; fi # a commit builds the same twice
 	mkdir -p "$dir"
@@ -158,7 +164,7 @@ benchreport=$work/bin/benchreport
 say "building the load generator and the report (bench/)"
 (cd "$repo/bench" && go build -o "$loadgen" ./cmd/loadgen && go build -o "$benchreport" ./cmd/benchreport) ||
 	die "building bench/cmd/loadgen or bench/cmd/benchreport failed"
-pool=$work/pool.gob # rebuilt every run, from the same seed
+pool=$run_dir/pool.gob # removed at exit; the same seed and flags plan it again
 "$loadgen" pool -o "$pool" -tasks "$TASKS" -live "$LIVE" -seed "$SEED" >"$run_dir/pool.txt" || die "building the load's pool failed"
 
 # --- pipelines ----------------------------------------------------------------------------------
@@ -260,6 +266,11 @@ proc_cpu_ticks() { # pid -> user + system CPU time so far, in clock ticks
 	sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+running() { # pid -> true while the process runs (a child that exited stays a zombie until waited)
+	local state
+	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) && [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # gctrace lines: "gc N @Ts P%: a+b+c ms clock, ..., X->Y->Z MB, G MB goal, ...": Z is the live
 # heap the cycle left, b its concurrent mark time. Prints "cycles live_max mark_max".
 gc_summary() {
@@ -274,7 +285,7 @@ results=$run_dir/results.tsv
 printf 'round\tpipeline\tvariant\tspans_per_s\tcpu_us_per_span\thwm_kib\trss_kib\tgc_cycles\tgc_live_max_mb\tgc_mark_max_ms\n' >"$results"
 
 run_one() { # round pipeline variant-index
-	local round=$1 p=$2 vi=$3 label bin cfg log otlp_port tel_port pprof_port line rate hwm rss gc waited cpu0 cpu1 accepted cpu_us
+	local round=$1 p=$2 vi=$3 label bin cfg log otlp_port tel_port pprof_port line rate hwm rss gc waited cpu0 cpu1 accepted cpu_us load_start
 	label=${variants[$vi]%%|*}
 	bin=${binaries[$vi]}
 	cfg=$run_dir/config/$p.yaml
@@ -297,14 +308,23 @@ run_one() { # round pipeline variant-index
 	"$loadgen" send -pool "$pool" -endpoint "127.0.0.1:$otlp_port" -senders "$SENDERS" -warmup "${WARMUP}s" -duration "${DURATION}s" \
 		>"$log.load" 2>&1 &
 	loadgen_pid=$!
+	load_start=$(date +%s.%N)
 	# The collector's CPU time over (about) the counted window: less disturbed by other work on
 	# a shared machine than the throughput is.
 	sleep "$WARMUP"
+	running "$collector_pid" || { tail -n 20 "$log" >&2; die "the $p collector ($label) died under load; log: $log"; }
 	cpu0=$(proc_cpu_ticks "$collector_pid")
 	if [ "$PROFILE" = 1 ]; then
 		curl -sf -o "$log.cpu.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=$DURATION" &
 		profiler_pid=$!
 	fi
+	# The collector's resident set every second under load: seconds since the load began, MiB.
+	while running "$loadgen_pid"; do
+		running "$collector_pid" || break
+		awk -v t0="$load_start" -v t="$(date +%s.%N)" -v kib="$(proc_kib "$collector_pid" VmRSS)" \
+			'BEGIN { printf "%.0f\t%.0f\n", t - t0, kib / 1024 }' >>"$log.rss"
+		sleep 1
+	done
 	wait "$loadgen_pid" || { cat "$log.load" >&2; die "the load generator failed against the $p collector ($label); log: $log"; }
 	loadgen_pid=
 	kill -0 "$collector_pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "the $p collector ($label) died under load; log: $log"; }
@@ -336,7 +356,7 @@ run_one() { # round pipeline variant-index
 	gc='-\t-\t-'
 	[ "$GCTRACE" != 1 ] || gc=$(gc_summary "$log")
 	printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t$gc\n" "$round" "$p" "$label" "$rate" "$cpu_us" "$hwm" "$rss" >>"$results"
-	say "round $round  $(printf '%-13s %-24s' "$p" "$label") $(printf '%8.0f' "$rate") spans/s  $cpu_us µs CPU/span  peak RSS $((hwm / 1024)) MiB  ${line#* }"
+	say "round $round  $(printf '%-13s %-24s' "$p" "$label") $(printf '%8.0f' "$rate") spans/s  $cpu_us µs CPU/span  peak RSS $((hwm / 1024)) MiB  load $(cut -d' ' -f1 /proc/loadavg)  ${line#* }"
 }
 
 for p in $PIPELINES; do write_config "$p" >/dev/null; done

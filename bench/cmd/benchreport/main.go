@@ -6,7 +6,10 @@
 //
 // A share is taken per round, against the bare pipeline of the same round (rounds alternate
 // the pipelines, so a slow phase of a shared machine hits both), and then the median of the
-// rounds' shares is reported.
+// rounds' shares is reported. Two shares are given: of bare's accepted spans/s, and of bare's
+// CPU time per span (bare's µs/span over this pipeline's): the throughput share the pipeline
+// would keep if both had the same CPU to themselves, which moves much less than throughput when
+// other work competes for the machine.
 package main
 
 import (
@@ -108,6 +111,7 @@ type Row struct {
 	Rates             []float64
 	Shares            []float64 // per round, against that round's bare run
 	CPUus             []float64
+	CPUShares         []float64 // per round: that round's bare CPU µs/span over this one's
 	HWMMiB, RSSMiB    []float64
 	LiveMaxMB         []float64
 	MarkMaxMS         []float64
@@ -115,10 +119,10 @@ type Row struct {
 
 // Summarize groups the runs by pipeline and build, in the order they first appear.
 func Summarize(runs []Run) ([]*Row, error) {
-	bareRate := map[string]float64{}
+	bareRuns := map[string]Run{}
 	for _, r := range runs {
 		if r.Pipeline == bare {
-			bareRate[r.Round] = r.Rate
+			bareRuns[r.Round] = r
 		}
 	}
 	var rows []*Row
@@ -131,13 +135,14 @@ func Summarize(runs []Run) ([]*Row, error) {
 			byKey[key] = row
 			rows = append(rows, row)
 		}
-		base, ok := bareRate[r.Round]
-		if !ok || base <= 0 {
+		base, ok := bareRuns[r.Round]
+		if !ok || base.Rate <= 0 || r.CPUus <= 0 {
 			return nil, fmt.Errorf("round %s has no bare run to compare %s with", r.Round, r.Pipeline)
 		}
 		row.Rates = append(row.Rates, r.Rate)
-		row.Shares = append(row.Shares, r.Rate/base)
+		row.Shares = append(row.Shares, r.Rate/base.Rate)
 		row.CPUus = append(row.CPUus, r.CPUus)
+		row.CPUShares = append(row.CPUShares, base.CPUus/r.CPUus)
 		row.HWMMiB = append(row.HWMMiB, r.HWMKiB/1024)
 		row.RSSMiB = append(row.RSSMiB, r.RSSKiB/1024)
 		if r.HasGC {
@@ -165,8 +170,8 @@ func Report(w io.Writer, runs []Run) error {
 		return err
 	}
 	gc := slices.ContainsFunc(rows, func(r *Row) bool { return len(r.LiveMaxMB) > 0 })
-	head := "| pipeline | build | accepted spans/s, median (min–max) | share of bare, median (min–max) | collector CPU µs/span, median (min–max) | peak RSS MiB, median (max) | RSS at end MiB, median |"
-	rule := "|---|---|---|---|---|---|---|"
+	head := "| pipeline | build | accepted spans/s, median (min–max) | share of bare, median (min–max) | collector CPU µs/span, median (min–max) | CPU share of bare, median (min–max) | peak RSS MiB, median (max) | RSS at end MiB, median |"
+	rule := "|---|---|---|---|---|---|---|---|"
 	if gc {
 		head += " live heap MB, max | GC mark ms, max |"
 		rule += "---|---|"
@@ -174,11 +179,12 @@ func Report(w io.Writer, runs []Run) error {
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, rule)
 	for _, r := range rows {
-		line := fmt.Sprintf("| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %.0f (%.0f) | %.0f |",
+		line := fmt.Sprintf("| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %.2f (%.2f–%.2f) | %.0f (%.0f) | %.0f |",
 			r.Pipeline, r.Variant,
 			Median(r.Rates), slices.Min(r.Rates), slices.Max(r.Rates),
 			Median(r.Shares), slices.Min(r.Shares), slices.Max(r.Shares),
 			Median(r.CPUus), slices.Min(r.CPUus), slices.Max(r.CPUus),
+			Median(r.CPUShares), slices.Min(r.CPUShares), slices.Max(r.CPUShares),
 			Median(r.HWMMiB), slices.Max(r.HWMMiB), Median(r.RSSMiB))
 		if gc {
 			if len(r.LiveMaxMB) > 0 {
@@ -189,6 +195,6 @@ func Report(w io.Writer, runs []Run) error {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "\n%d collector runs; shares are taken per round against that round's bare run.\n", len(runs))
+	fmt.Fprintf(w, "\n%d collector runs; both shares are taken per round against that round's bare run, then the median.\n", len(runs))
 	return nil
 }

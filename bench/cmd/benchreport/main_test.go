@@ -27,11 +27,12 @@ func TestSharesAreTakenPerRoundThenTheMedian(t *testing.T) {
 		t.Fatal(err)
 	}
 	// processor/a: shares 0.60, 0.70, 0.80 (median 0.70), where the median rate over the
-	// median bare rate would say 60/100. processor/b: 0.90, 0.75, 0.90.
+	// median bare rate would say 60/100. processor/b: 0.90, 0.75, 0.90. CPU shares: a 10/20,
+	// 11/18, 9/25 = 0.50, 0.61, 0.36; b 10/12, 11/13, 9/14 = 0.83, 0.85, 0.64.
 	for _, want := range []string{
-		"| bare | a | 100 (50–200) | 1.00 (1.00–1.00) | 10.0 (9.0–11.0) | 10 (11) | 9 |",
-		"| processor | a | 60 (40–140) | 0.70 (0.60–0.80) | 20.0 (18.0–25.0) | 25 (30) | 24 |",
-		"| processor | b | 90 (45–150) | 0.90 (0.75–0.90) | 13.0 (12.0–14.0) | 12 (13) | 12 |",
+		"| bare | a | 100 (50–200) | 1.00 (1.00–1.00) | 10.0 (9.0–11.0) | 1.00 (1.00–1.00) | 10 (11) | 9 |",
+		"| processor | a | 60 (40–140) | 0.70 (0.60–0.80) | 20.0 (18.0–25.0) | 0.50 (0.36–0.61) | 25 (30) | 24 |",
+		"| processor | b | 90 (45–150) | 0.90 (0.75–0.90) | 13.0 (12.0–14.0) | 0.83 (0.64–0.85) | 12 (13) | 12 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing line %q in\n%s", want, out.String())
@@ -56,7 +57,7 @@ func TestGCColumnsWhenTraced(t *testing.T) {
 	if err := Report(&out, runs); err != nil {
 		t.Fatal(err)
 	}
-	if want := "| both | a | 55 (50–60) | 0.55 (0.50–0.60) | 4.5 (4.5–4.5) | 2 (2) | 2 | 885 | 1500 |"; !strings.Contains(out.String(), want) {
+	if want := "| both | a | 55 (50–60) | 0.55 (0.50–0.60) | 4.5 (4.5–4.5) | 2.33 (2.22–2.44) | 2 (2) | 2 | 885 | 1500 |"; !strings.Contains(out.String(), want) {
 		t.Errorf("missing line %q in\n%s", want, out.String())
 	}
 }

@@ -65,7 +65,8 @@ func runPool(ctx context.Context, args []string) error {
 	if err := p.Write(*out); err != nil {
 		return err
 	}
-	fmt.Printf("pool: %d tasks (%d kept live), %d spans in %d requests -> %s\n", p.Tasks, p.Live, p.Spans, len(p.Requests), *out)
+	fmt.Printf("pool: %d tasks (%d kept live), %d spans carrying %d transitions, in %d requests -> %s\n",
+		p.Tasks, p.Live, p.Spans, p.Transitions, len(p.Requests), *out)
 	return nil
 }
 

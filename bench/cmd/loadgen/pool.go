@@ -25,6 +25,9 @@ type Pool struct {
 	Tasks    int // tasks planned, live ones included
 	Live     int // tasks cut off mid-flight: they never finish
 	Spans    int // spans in one pass
+	// Transitions carried in one pass: transition events and transition spans, duplicates
+	// and invalid ones included.
+	Transitions int
 }
 
 // Request is one marshalled ExportTraceServiceRequest and where its entity names sit in it.
@@ -84,6 +87,12 @@ func BuildPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		return nil, err
 	}
 	pool := &Pool{Tasks: len(plan.Tasks), Live: live}
+	for _, s := range plan.Spans {
+		pool.Transitions += len(s.Events)
+		if s.Transition != nil {
+			pool.Transitions++
+		}
+	}
 	for _, c := range protos {
 		r := Request{Proto: c.proto, Spans: c.spans}
 		r.UUIDTails = uuidTails(c.proto, ids)

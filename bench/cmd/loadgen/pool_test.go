@@ -39,29 +39,34 @@ func decode(t *testing.T, r Request) ptrace.Traces {
 	return req.Traces()
 }
 
-// transitions calls f for every transition carrier (a transition event, or a span with
-// from_state/to_state and no transition event) with the carrier's attributes and whether it
-// is a task transition.
-func transitions(td ptrace.Traces, f func(task bool, attrs pcommon.Map)) {
+// eachSpan calls f for every span of td.
+func eachSpan(td ptrace.Traces, f func(ptrace.Span)) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				s := spans.At(k)
-				evs := s.Events()
-				for e := 0; e < evs.Len(); e++ {
-					if _, ok := evs.At(e).Attributes().Get("to_state"); ok {
-						f(strings.HasPrefix(evs.At(e).Name(), "Task"), evs.At(e).Attributes())
-					}
-				}
-				if _, ok := s.Attributes().Get("to_state"); ok {
-					f(strings.HasPrefix(s.Name(), "task."), s.Attributes())
-				}
+				f(spans.At(k))
 			}
 		}
 	}
+}
+
+// transitions calls f for every transition carrier (a transition event, or a span with
+// from_state/to_state) with the carrier's attributes and whether it is a task transition.
+func transitions(td ptrace.Traces, f func(task bool, attrs pcommon.Map)) {
+	eachSpan(td, func(s ptrace.Span) {
+		evs := s.Events()
+		for e := 0; e < evs.Len(); e++ {
+			if _, ok := evs.At(e).Attributes().Get("to_state"); ok {
+				f(strings.HasPrefix(evs.At(e).Name(), "Task"), evs.At(e).Attributes())
+			}
+		}
+		if _, ok := s.Attributes().Get("to_state"); ok {
+			f(strings.HasPrefix(s.Name(), "task."), s.Attributes())
+		}
+	})
 }
 
 func str(m pcommon.Map, k string) string {
@@ -87,7 +92,7 @@ func checkLiveShare(t *testing.T, p *Pool) {
 	tasks, finished := map[string]bool{}, map[string]bool{}
 	stepsOf := map[string]map[string]bool{} // task -> its steps seen
 	stepDone := map[string]bool{}
-	spans := 0
+	spans, carriers := 0, 0
 	for _, r := range p.Requests {
 		td := decode(t, r)
 		if td.SpanCount() != r.Spans {
@@ -95,6 +100,7 @@ func checkLiveShare(t *testing.T, p *Pool) {
 		}
 		spans += r.Spans
 		transitions(td, func(task bool, a pcommon.Map) {
+			carriers++
 			id, to := str(a, "task_uuid"), str(a, "to_state")
 			if task {
 				tasks[id] = true
@@ -113,8 +119,8 @@ func checkLiveShare(t *testing.T, p *Pool) {
 			}
 		})
 	}
-	if spans != p.Spans {
-		t.Fatalf("requests hold %d spans, pool says %d", spans, p.Spans)
+	if spans != p.Spans || carriers != p.Transitions {
+		t.Fatalf("requests hold %d spans and %d transitions, pool says %d and %d", spans, carriers, p.Spans, p.Transitions)
 	}
 	if len(tasks) != p.Tasks || len(finished) != p.Tasks-p.Live {
 		t.Fatalf("%d tasks, %d finished; want %d and %d", len(tasks), len(finished), p.Tasks, p.Tasks-p.Live)
@@ -145,15 +151,7 @@ func ids(t *testing.T, p *Pool) (entities map[string]bool, traces map[pcommon.Tr
 				entities[s] = true
 			}
 		})
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			for j := 0; j < rss.At(i).ScopeSpans().Len(); j++ {
-				spans := rss.At(i).ScopeSpans().At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					traces[spans.At(k).TraceID()] = true
-				}
-			}
-		}
+		eachSpan(td, func(s ptrace.Span) { traces[s.TraceID()] = true })
 	}
 	return entities, traces
 }
