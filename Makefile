@@ -17,6 +17,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	cd bench && $(GO) vet ./cmd/...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -33,9 +34,9 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime 640x -benchmem ./
 
 # The whole collector under Tasker-shaped load, pipelines alternated in rounds: spans/s, share
-# of the bare pipeline, peak RSS (docs/benchmarks.md). REF=<rev>, or REF_BEFORE=<rev>
-# [REF_AFTER=<rev>], builds our components from those commits; ROUNDS, DURATION, GCTRACE=1, ...
-# are described in the script.
+# of the bare pipeline, CPU per span, peak RSS (docs/benchmarks.md). REF=<rev>, or
+# REF_BEFORE=<rev> [REF_AFTER=<rev>], builds our components from those commits; ROUNDS,
+# DURATION, GCTRACE=1, ... are described in the script.
 bench-collector:
 	@bash scripts/bench-collector.sh
 
