@@ -6,7 +6,7 @@ export OTELCOL_TASKER_CACHE := $(CACHE)
 
 COMPONENT_DIRS := processor/taskerstate connector/taskerstate
 
-.PHONY: all generate lint unit test bench
+.PHONY: all generate lint unit test bench bench-collector
 
 all: lint unit
 
@@ -17,9 +17,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	cd bench && $(GO) vet ./cmd/...
 
 unit:
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./cmd/...
 
 # The test command of the README and .ci/run: lint, unit and component tests (race
 # detector on), the deploy/ checks, then the end-to-end tests against real Prometheus and Jaeger.
@@ -30,5 +32,12 @@ test: lint unit check-deploy e2e
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./processor/taskerstate/ ./internal/...
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime 640x -benchmem ./
+
+# The whole collector under Tasker-shaped load, pipelines alternated in rounds: spans/s, share
+# of the bare pipeline, CPU per span, peak RSS (docs/benchmarks.md). REF=<rev>, or
+# REF_BEFORE=<rev> [REF_AFTER=<rev>], builds our components from those commits; ROUNDS,
+# DURATION, GCTRACE=1, ... are described in the script.
+bench-collector:
+	@bash scripts/bench-collector.sh
 
 -include make/e2e.mk
