@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
+	"github.com/tasker-systems/otelcol-tasker/internal/confcheck"
 
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -94,7 +95,19 @@ type ExemplarsConfig struct {
 	_               struct{}
 }
 
-var _ confmap.Validator = (*Config)(nil)
+var (
+	_ confmap.Validator   = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// Unmarshal refuses an unknown key with the nearest valid one as a hint, then decodes as
+// usual (a list of attribute names may be written as one string; commas separate them).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := confcheck.CheckKeys(conf, c); err != nil {
+		return err
+	}
+	return conf.Unmarshal(c)
+}
 
 func createDefaultConfig() *Config {
 	return &Config{
@@ -146,19 +159,10 @@ func (c *Config) Validate() error {
 	add(c.Attributes.Validate("attributes"))
 	add(c.TransitionTime.Validate("transition_time"))
 	add(c.Limits.Validate("limits"))
-	if c.SettleWindow < 0 {
-		add(fmt.Errorf("settle_window: must not be negative, got %s; use a window longer than Tasker's export interval, such as 30s", c.SettleWindow))
-	}
-	if c.MaxClockSkew < 0 {
-		add(fmt.Errorf("max_clock_skew: must not be negative, got %s; use a value such as 1s", c.MaxClockSkew))
-	}
-	if c.FlushInterval <= 0 {
-		add(fmt.Errorf("flush_interval: must be a positive duration, got %s; use a value such as 15s", c.FlushInterval))
-	}
-	add(statelog.CheckUnit("settle_window", c.SettleWindow, 30*time.Second))
-	add(statelog.CheckUnit("max_clock_skew", c.MaxClockSkew, time.Second))
-	add(statelog.CheckUnit("flush_interval", c.FlushInterval, 15*time.Second))
-	add(statelog.CheckUnit("series_expiry", c.SeriesExpiry, 10*time.Minute))
+	add(confcheck.Duration("settle_window", c.SettleWindow, 100*time.Millisecond, 30*time.Second, true))
+	add(confcheck.Duration("max_clock_skew", c.MaxClockSkew, time.Millisecond, time.Second, true))
+	add(confcheck.Duration("flush_interval", c.FlushInterval, 100*time.Millisecond, 15*time.Second, false))
+	add(confcheck.Duration("series_expiry", c.SeriesExpiry, time.Second, 10*time.Minute, true))
 	// An entity leaves the log (and is settled at once) after idle_ttl, or finished_grace
 	// after it finished: a transition arriving later, still within the settle window of its
 	// neighbours, would start a new log and miss its facts.
@@ -173,9 +177,7 @@ func (c *Config) Validate() error {
 	default:
 		add(fmt.Errorf("aggregation_temporality: unknown value %q; use %q (the default, what the prometheus exporter wants) or %q", c.AggregationTemporality, TemporalityCumulative, TemporalityDelta))
 	}
-	if c.SeriesExpiry < 0 {
-		add(fmt.Errorf("series_expiry: must not be negative, got %s; use 0 to never expire series, or a value such as 10m", c.SeriesExpiry))
-	} else if c.SeriesExpiry > 0 && c.SeriesExpiry < c.FlushInterval {
+	if c.SeriesExpiry > 0 && c.SeriesExpiry < c.FlushInterval {
 		add(fmt.Errorf("series_expiry: %s is shorter than flush_interval %s, so series would expire between flushes; make it several flush intervals, such as 10m", c.SeriesExpiry, c.FlushInterval))
 	}
 	if c.CardinalityLimit < 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
@@ -104,8 +105,11 @@ func TestConfigInvalid(t *testing.T) {
 		"reserved_dimension": `extra_dimensions[0]: "namespace" would be the label "namespace", which the metrics already have`,
 		"bad_exemplars":      "exemplars::max_per_data_point: must be between 1 and 100",
 		// A number without a unit is nanoseconds in YAML.
-		"unitless_settle_window":           "settle_window: 30ns is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as 30s",
-		"unitless_idle_ttl":                "limits::idle_ttl: 7.2µs is under a millisecond",
+		"unitless_settle_window":           "settle_window: 30ns is under its floor of 100ms; a number without a unit is read as nanoseconds: write the unit, such as 30s",
+		"unitless_idle_ttl":                "limits::idle_ttl: 7.2µs is under its floor of 1m0s",
+		"unitless_idle_ttl_millis":         "limits::idle_ttl: 7.2ms is under its floor of 1m0s; a number without a unit is read as nanoseconds: write the unit, such as 2h0m0s",
+		"unitless_flush_interval":          "flush_interval: 15ns is under its floor of 100ms",
+		"grace_over_idle_ttl":              "limits::finished_grace: 2h0m0s is longer than limits::idle_ttl 1h0m0s",
 		"idle_ttl_within_settle_window":    "limits::idle_ttl: 10s is not longer than settle_window 30s",
 		"grace_within_settle_window":       "limits::finished_grace: 1m0s is shorter than settle_window 2m0s",
 		"no_resource_keys":                 "resource_key_attributes: empty",
@@ -119,4 +123,39 @@ func TestConfigInvalid(t *testing.T) {
 			assert.Contains(t, err.Error(), want)
 		})
 	}
+}
+
+// TestConfigUnknownKey: a misspelt key is refused with the nearest valid one, at any depth.
+func TestConfigUnknownKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"max_clock_skw: 1s":                 "max_clock_skw: unknown key; did you mean max_clock_skew?",
+		"limits: {max_entites: 10}":         "limits::max_entites: unknown key; did you mean limits::max_entities?",
+		"limits: {max_memry: 64MiB}":        "limits::max_memory",
+		"histogram: {explict: {}}":          "histogram::explict: unknown key; did you mean histogram::explicit?",
+		"attributes: {taskid: [task_uuid]}": "attributes::taskid: unknown key; did you mean attributes::task_id?",
+		"wholly_unrelated_setting: 1":       "wholly_unrelated_setting: unknown key (the keys are listed in the README)",
+	} {
+		conf := confFromYAML(t, in)
+		err := conf.Unmarshal(NewFactory().CreateDefaultConfig())
+		if assert.Error(t, err, in) {
+			assert.Contains(t, err.Error(), want, in)
+		}
+	}
+}
+
+// TestConfigKeyListAsString: a list of attribute keys written as one string is that key
+// (commas separate several), as the README says.
+func TestConfigKeyListAsString(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, confFromYAML(t, "attributes: {task_id: task_uuid, step_id: 'step_uuid,workflow_step_uuid'}").Unmarshal(cfg))
+	assert.Equal(t, []string{"task_uuid"}, cfg.Attributes.TaskID)
+	assert.Equal(t, []string{"step_uuid", "workflow_step_uuid"}, cfg.Attributes.StepID)
+	require.NoError(t, confmap.Validate(cfg))
+}
+
+func confFromYAML(t *testing.T, s string) *confmap.Conf {
+	t.Helper()
+	var raw map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(s), &raw))
+	return confmap.NewFromStringMap(raw)
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tasker-systems/otelcol-tasker/internal/confcheck"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
 
@@ -84,30 +85,17 @@ func (l *Limits) Validate(prefix string) error {
 	if l.MaxTransitionsPerEntity < 4 || l.MaxTransitionsPerEntity > maxPerEntity {
 		errs = append(errs, fmt.Errorf("%s::max_transitions_per_entity: must be between 4 and %d, got %d; set a cap such as %d", prefix, maxPerEntity, l.MaxTransitionsPerEntity, d.MaxTransitionsPerEntity))
 	}
-	if l.IdleTTL <= 0 {
-		errs = append(errs, fmt.Errorf("%s::idle_ttl: must be a positive duration, got %s; set one longer than Tasker's longest retry or dependency wait, such as %s", prefix, l.IdleTTL, d.IdleTTL))
-	}
-	if l.FinishedGrace <= 0 {
-		errs = append(errs, fmt.Errorf("%s::finished_grace: must be a positive duration, got %s; set one longer than your exporters' retries, such as %s", prefix, l.FinishedGrace, d.FinishedGrace))
-	}
-	if l.MaxDuration < time.Minute {
-		errs = append(errs, fmt.Errorf("%s::max_duration: must be at least 1m, got %s; set one longer than Tasker's longest waits (retries reach hours, dependencies days), such as %s", prefix, l.MaxDuration, d.MaxDuration))
-	}
 	errs = append(errs,
-		CheckUnit(prefix+"::idle_ttl", l.IdleTTL, d.IdleTTL),
-		CheckUnit(prefix+"::finished_grace", l.FinishedGrace, d.FinishedGrace),
+		confcheck.Duration(prefix+"::idle_ttl", l.IdleTTL, time.Minute, d.IdleTTL, false),
+		confcheck.Duration(prefix+"::finished_grace", l.FinishedGrace, time.Second, d.FinishedGrace, false),
+		confcheck.Duration(prefix+"::max_duration", l.MaxDuration, time.Minute, d.MaxDuration, false),
 		l.Values.Validate(prefix))
-	return errors.Join(errs...)
-}
-
-// CheckUnit catches a duration written without its unit: YAML's `30` is 30 ns. Every
-// duration of these components is at least a millisecond when meant; a positive one under
-// that is refused with the hint to write the unit, e.g. example.
-func CheckUnit(key string, d, example time.Duration) error {
-	if d > 0 && d < time.Millisecond {
-		return fmt.Errorf("%s: %s is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as %s", key, d, example)
+	// A finished entity is kept for late and duplicate transitions; kept longer than an
+	// unfinished one that sees nothing, it would outlive what idle_ttl promises to bound.
+	if l.FinishedGrace > l.IdleTTL && l.IdleTTL > 0 {
+		errs = append(errs, fmt.Errorf("%s::finished_grace: %s is longer than %s::idle_ttl %s, so finished entities would be kept longer than idle unfinished ones; shorten finished_grace (default %s) or raise idle_ttl (default %s)", prefix, l.FinishedGrace, prefix, l.IdleTTL, d.FinishedGrace, d.IdleTTL))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ByteSize is a number of bytes, written in configuration as a plain number or with a unit

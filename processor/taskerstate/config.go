@@ -2,11 +2,11 @@ package taskerstate // import "github.com/tasker-systems/otelcol-tasker/processo
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/tasker-systems/otelcol-tasker/internal/confcheck"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
@@ -34,11 +34,19 @@ func (c *Config) Validate() error {
 		c.TransitionTime.Validate("transition_time"),
 		c.Limits.Validate("limits"),
 	}
-	if c.MaxClockSkew < 0 {
-		errs = append(errs, fmt.Errorf("max_clock_skew: must not be negative, got %s; use 0 to trust every clock, or a small duration such as 1s", c.MaxClockSkew))
-	}
-	errs = append(errs, statelog.CheckUnit("max_clock_skew", c.MaxClockSkew, time.Second))
+	errs = append(errs, confcheck.Duration("max_clock_skew", c.MaxClockSkew, time.Millisecond, time.Second, true))
 	return errors.Join(errs...)
+}
+
+var _ confmap.Unmarshaler = (*Config)(nil)
+
+// Unmarshal refuses an unknown key with the nearest valid one as a hint, then decodes as
+// usual (a list of attribute keys may be written as one string; commas separate keys).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := confcheck.CheckKeys(conf, c); err != nil {
+		return err
+	}
+	return conf.Unmarshal(c)
 }
 
 func createDefaultConfig() *Config {

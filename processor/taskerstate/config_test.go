@@ -2,6 +2,7 @@ package taskerstate
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,9 +53,18 @@ func TestLoadConfig(t *testing.T) {
 			"limits::max_memory: must be at least 1MiB, got 1000B"}},
 		// YAML numbers without a unit are nanoseconds.
 		{name: "unitless_durations", wantErr: []string{
-			"max_clock_skew: 1ns is under a millisecond; a number without a unit is read as nanoseconds: write the unit, such as 1s",
-			"limits::finished_grace: 300ns is under a millisecond", "such as 5m0s",
+			"max_clock_skew: 1ns is under its floor of 1ms; a number without a unit is read as nanoseconds: write the unit, such as 1s",
+			"limits::finished_grace: 300ns is under its floor of 1s", "such as 5m0s",
+			"limits::idle_ttl: 7.2ms is under its floor of 1m0s", "such as 2h0m0s",
 		}},
+		{name: "grace_over_idle_ttl", wantErr: []string{"limits::finished_grace: 2h0m0s is longer than limits::idle_ttl 1h0m0s", "shorten finished_grace"}},
+		// One attribute key may be written as a string; commas separate several.
+		{name: "key_lists_as_strings", want: func() *Config {
+			c := createDefaultConfig()
+			c.Attributes.TaskID = []string{"task_uuid"}
+			c.Attributes.StepID = []string{"step_uuid", "workflow_step_uuid"}
+			return c
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,4 +93,32 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	// Tasker's retry backoff reaches an hour and its staleness sweeps take 30-60 min (§5).
 	assert.GreaterOrEqual(t, c.Limits.IdleTTL, 2*time.Hour)
 	assert.Equal(t, transition.TimeEnd, c.TransitionTime)
+}
+
+// TestUnknownKey: a misspelt key is refused with the nearest valid one, at any depth.
+func TestUnknownKey(t *testing.T) {
+	for raw, want := range map[string]string{
+		"max_clock_skw":        "max_clock_skw: unknown key; did you mean max_clock_skew?",
+		"limits::idle_tl":      "limits::idle_tl: unknown key; did you mean limits::idle_ttl?",
+		"attributes::handlr":   "attributes::handlr: unknown key; did you mean attributes::handler?",
+		"transition_tme":       "transition_tme: unknown key; did you mean transition_time?",
+		"completely_different": "completely_different: unknown key (the keys are listed in the README)",
+	} {
+		conf := confmap.NewFromStringMap(map[string]any{})
+		require.NoError(t, conf.Merge(confmap.NewFromStringMap(nest(raw, "1s"))))
+		err := conf.Unmarshal(createDefaultConfig())
+		if assert.Error(t, err, raw) {
+			assert.Contains(t, err.Error(), want)
+		}
+	}
+}
+
+// nest turns "a::b" and a value into {a: {b: value}}.
+func nest(key string, v any) map[string]any {
+	parts := strings.Split(key, "::")
+	out := map[string]any{parts[len(parts)-1]: v}
+	for i := len(parts) - 2; i >= 0; i-- {
+		out = map[string]any{parts[i]: out}
+	}
+	return out
 }
