@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/lightstep/go-expohisto/structure"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/confcheck"
-
-	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
-	"github.com/tasker-systems/otelcol-tasker/internal/transition"
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 )
 
 // Temporality values of aggregation_temporality.
@@ -31,16 +30,10 @@ var defaultBuckets = []float64{
 
 // Config is the tasker_state connector's configuration.
 type Config struct {
-	// Attributes names the attribute keys read for each meaning (first found wins).
-	Attributes transition.Keys `mapstructure:"attributes"`
-	// TransitionTime says which time of a transition span is the transition's (end|start).
-	TransitionTime transition.TimeSource `mapstructure:"transition_time"`
-	// SettleWindow: facts are derived from a transition only this long after its arrival.
-	SettleWindow time.Duration `mapstructure:"settle_window"`
-	// MaxClockSkew between Tasker services (§5).
-	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
-	// Limits bound the entity log.
-	Limits statelog.Limits `mapstructure:"limits"`
+	// The connector's own entity log: attributes, transition_time, max_clock_skew, limits.
+	engine.LogConfig `mapstructure:",squash"`
+	// How it derives: settle_window, resource_key_attributes, extra_dimensions.
+	engine.DeriveConfig `mapstructure:",squash"`
 	// FlushInterval is how often metrics are emitted.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// AggregationTemporality is cumulative (default) or delta.
@@ -50,18 +43,15 @@ type Config struct {
 	// CardinalityLimit caps the series of each metric; past it, points go to one
 	// otel.metric.overflow="true" series per output resource. 0 means unlimited.
 	CardinalityLimit int `mapstructure:"cardinality_limit"`
-	// Histogram configures the three duration histograms.
+	// Histogram configures the duration histograms.
 	Histogram HistogramConfig `mapstructure:"histogram"`
 	// Exemplars configures the exemplars attached to points.
 	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
-	// ResourceKeyAttributes are the input resource attributes the output resource keeps;
-	// together they are the resource part of a series' identity.
-	ResourceKeyAttributes []string `mapstructure:"resource_key_attributes"`
-	// ExtraDimensions are further metric attributes, opted in by name (e.g. correlation_id),
-	// looked up on the transition's carrier, then its resource. They stay under the
-	// cardinality limit.
-	ExtraDimensions []string `mapstructure:"extra_dimensions"`
-	_               struct{}
+	// EntityLog names a tasker_state extension whose entity log a processor upstream feeds
+	// and the connector reads, instead of keeping its own: the log's settings and how it
+	// derives are then the extension's.
+	EntityLog *component.ID `mapstructure:"entity_log"`
+	_         struct{}
 }
 
 // HistogramConfig chooses explicit buckets (the default) or an exponential histogram.
@@ -106,22 +96,21 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := confcheck.CheckKeys(conf, c); err != nil {
 		return err
 	}
+	if err := engine.CheckShared(conf, "connector", true); err != nil {
+		return err
+	}
 	return conf.Unmarshal(c)
 }
 
 func createDefaultConfig() *Config {
 	return &Config{
-		Attributes:             transition.DefaultKeys(),
-		TransitionTime:         transition.TimeEnd,
-		SettleWindow:           30 * time.Second,
-		MaxClockSkew:           time.Second,
-		Limits:                 statelog.DefaultLimits(),
+		LogConfig:              engine.DefaultLogConfig(),
+		DeriveConfig:           engine.DefaultDeriveConfig(),
 		FlushInterval:          15 * time.Second,
 		AggregationTemporality: TemporalityCumulative,
 		SeriesExpiry:           10 * time.Minute,
 		CardinalityLimit:       2000,
 		Exemplars:              ExemplarsConfig{Enabled: true, MaxPerDataPoint: 5},
-		ResourceKeyAttributes:  []string{"service.name"},
 	}
 }
 
@@ -156,22 +145,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	add(c.Attributes.Validate("attributes"))
-	add(c.TransitionTime.Validate("transition_time"))
-	add(c.Limits.Validate("limits"))
-	add(confcheck.Duration("settle_window", c.SettleWindow, 100*time.Millisecond, 30*time.Second, true))
-	add(confcheck.Duration("max_clock_skew", c.MaxClockSkew, time.Millisecond, time.Second, true))
+	add(c.LogConfig.Validate())
+	add(c.DeriveConfig.Validate(&c.Limits))
 	add(confcheck.Duration("flush_interval", c.FlushInterval, 100*time.Millisecond, 15*time.Second, false))
 	add(confcheck.Duration("series_expiry", c.SeriesExpiry, time.Second, 10*time.Minute, true))
-	// An entity leaves the log (and is settled at once) after idle_ttl, or finished_grace
-	// after it finished: a transition arriving later, still within the settle window of its
-	// neighbours, would start a new log and miss its facts.
-	if c.SettleWindow > 0 && c.Limits.IdleTTL > 0 && c.Limits.IdleTTL <= c.SettleWindow {
-		add(fmt.Errorf("limits::idle_ttl: %s is not longer than settle_window %s, so entities would leave the log before their transitions settle; raise limits::idle_ttl (default %s) or shorten settle_window", c.Limits.IdleTTL, c.SettleWindow, statelog.DefaultLimits().IdleTTL))
-	}
-	if c.SettleWindow > 0 && c.Limits.FinishedGrace > 0 && c.Limits.FinishedGrace < c.SettleWindow {
-		add(fmt.Errorf("limits::finished_grace: %s is shorter than settle_window %s, so a finished entity would leave the log before a late transition of it settles; raise limits::finished_grace (default %s) or shorten settle_window", c.Limits.FinishedGrace, c.SettleWindow, statelog.DefaultLimits().FinishedGrace))
-	}
 	switch strings.ToLower(c.AggregationTemporality) {
 	case TemporalityCumulative, TemporalityDelta:
 	default:
@@ -187,14 +164,18 @@ func (c *Config) Validate() error {
 	if c.Exemplars.Enabled && (c.Exemplars.MaxPerDataPoint <= 0 || c.Exemplars.MaxPerDataPoint > maxExemplarsPerPoint) {
 		add(fmt.Errorf("exemplars::max_per_data_point: must be between 1 and %d when exemplars are enabled (each point keeps that many), got %d; use a value such as 5, or set exemplars::enabled to false", maxExemplarsPerPoint, c.Exemplars.MaxPerDataPoint))
 	}
-	if len(c.ResourceKeyAttributes) == 0 {
-		add(errors.New("resource_key_attributes: empty, so the metrics would have no resource attributes (the prometheus exporter makes job of service.name); name at least one, such as [service.name]"))
-	}
-	add(validateNames("resource_key_attributes", c.ResourceKeyAttributes))
-	add(validateNames("extra_dimensions", c.ExtraDimensions))
-	for i, d := range c.ExtraDimensions {
+	add(checkDimensions("extra_dimensions", c.ExtraDimensions))
+	return errors.Join(errs...)
+}
+
+// checkDimensions refuses an extra dimension that would become a label the metrics already
+// have or Prometheus reserves. key is where the dimensions are configured (the connector's
+// extra_dimensions, or its shared log's, the tasker_state extension's).
+func checkDimensions(key string, dims []string) error {
+	var errs []error
+	for i, d := range dims {
 		if r, ok := reservedLabel(d); ok {
-			add(fmt.Errorf("extra_dimensions[%d]: %q would be the label %q, which the metrics already have or Prometheus reserves; remove it, or copy the attribute to another name", i, d, r))
+			errs = append(errs, fmt.Errorf("%s[%d]: %q would be the label %q, which the metrics already have or Prometheus reserves; remove it, or copy the attribute to another name", key, i, d, r))
 		}
 	}
 	return errors.Join(errs...)
@@ -230,21 +211,6 @@ func promLabel(name string) string {
 		}
 		return '_'
 	}, name)
-}
-
-func validateNames(key string, names []string) error {
-	var errs []error
-	seen := map[string]bool{}
-	for i, n := range names {
-		switch {
-		case strings.TrimSpace(n) == "":
-			errs = append(errs, fmt.Errorf("%s[%d]: attribute name is empty; remove it or name an attribute", key, i))
-		case seen[n]:
-			errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice; remove one", key, i, n))
-		}
-		seen[n] = true
-	}
-	return errors.Join(errs...)
 }
 
 func (h *HistogramConfig) validate() error {

@@ -7,12 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
@@ -62,13 +63,19 @@ func TestConfigFull(t *testing.T) {
 	values := transition.DefaultValueLimits()
 	values.MaxNameBytes = 64
 	want := &Config{
-		Attributes:     keys,
-		TransitionTime: transition.TimeStart,
-		SettleWindow:   45 * time.Second,
-		MaxClockSkew:   2 * time.Second,
-		Limits: statelog.Limits{
-			MaxEntities: 1000, MaxMemory: 96 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
-			MaxDuration: 240 * time.Hour, Values: values,
+		LogConfig: engine.LogConfig{
+			Attributes:     keys,
+			TransitionTime: transition.TimeStart,
+			MaxClockSkew:   2 * time.Second,
+			Limits: statelog.Limits{
+				MaxEntities: 1000, MaxMemory: 96 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
+				MaxDuration: 240 * time.Hour, Values: values,
+			},
+		},
+		DeriveConfig: engine.DeriveConfig{
+			SettleWindow:          45 * time.Second,
+			ResourceKeyAttributes: []string{"service.name", "deployment.environment"},
+			ExtraDimensions:       []string{"correlation_id"},
 		},
 		FlushInterval:          30 * time.Second,
 		AggregationTemporality: TemporalityDelta,
@@ -76,8 +83,6 @@ func TestConfigFull(t *testing.T) {
 		CardinalityLimit:       500,
 		Histogram:              HistogramConfig{Explicit: ExplicitHistogramConfig{Buckets: []float64{0.1, 1, 10, 100}}},
 		Exemplars:              ExemplarsConfig{Enabled: false, MaxPerDataPoint: 3},
-		ResourceKeyAttributes:  []string{"service.name", "deployment.environment"},
-		ExtraDimensions:        []string{"correlation_id"},
 	}
 	assert.Equal(t, want, cfg)
 	sc := cfg.seriesConfig()

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 )
@@ -11,28 +12,22 @@ import (
 // unknown is the value of namespace and handler_name when they cannot be learned.
 const unknown = "unknown"
 
-// sink turns the entity log's facts into series (docs/telemetry.md §7). It is the log's
-// statelog.Sink; the connector's mutex guards both.
+// sink turns the entity log's facts into series (docs/telemetry.md §7). The engine calls it
+// with its lock held, which guards the series too.
 type sink struct {
-	table     *series.Table
-	extras    *tuples
+	table  *series.Table
+	extras interface {
+		ExtraValues(id uint32) ([]string, bool)
+	}
 	exemplars bool
-	now       int64 // collector clock of the current flush, ns
+	now       int64 // the collector's clock as facts are derived, ns
 	vals      [8]string
 }
 
-var (
-	_ statelog.Sink[payload]      = (*sink)(nil)
-	_ statelog.Resourcer[payload] = (*sink)(nil)
-	_ statelog.Releaser[payload]  = (*sink)(nil)
-)
+var _ engine.Sink = (*sink)(nil)
 
-// Resource implements statelog.Resourcer: live entities are grouped by output resource.
-func (s *sink) Resource(p *payload) uint32 { return p.res }
-
-// Release implements statelog.Releaser: a transition's extra-dimension values are freed
-// with it.
-func (s *sink) Release(p *payload) { s.extras.release(p.extra) }
+// Settling implements engine.Sink: the time series are updated at.
+func (s *sink) Settling(now int64) { s.now = now }
 
 func orUnknown(s string) string {
 	if s == "" {
@@ -42,7 +37,7 @@ func orUnknown(s string) string {
 }
 
 // Fact implements statelog.Sink: it adds one derived fact to its series.
-func (s *sink) Fact(f *statelog.Fact[payload]) {
+func (s *sink) Fact(f *statelog.Fact[engine.Payload]) {
 	m := tasker.MachineOf(f.Kind)
 	ns := orUnknown(f.Namespace)
 	v := s.vals[:0]
@@ -82,10 +77,10 @@ func stateName(m *tasker.Machine, st tasker.State) string { return m.Canonical(s
 
 // add records value (an increment of 1 for sums, an observation for histograms) in the
 // series of metric id with the given attribute values and the fact's extra dimensions.
-func (s *sink) add(id series.Metric, f *statelog.Fact[payload], vals []string, value float64) {
+func (s *sink) add(id series.Metric, f *statelog.Fact[engine.Payload], vals []string, value float64) {
 	p := f.Data
-	if p.extra != 0 {
-		if extra, ok := s.extras.values(p.extra); ok {
+	if p.Extra != 0 {
+		if extra, ok := s.extras.ExtraValues(p.Extra); ok {
 			vals = append(vals, extra...)
 		} else {
 			vals = nil // the values could not be kept: the overflow series counts it
@@ -93,14 +88,14 @@ func (s *sink) add(id series.Metric, f *statelog.Fact[payload], vals []string, v
 	}
 	var ex *series.Exemplar
 	if s.exemplars {
-		ex = &series.Exemplar{TraceID: p.traceID, SpanID: p.spanID, Correlation: f.Correlation, Value: value, Time: f.Time}
+		ex = &series.Exemplar{TraceID: p.TraceID, SpanID: p.SpanID, Correlation: f.Correlation, Value: value, Time: f.Time}
 	}
-	s.table.Add(id, p.res, vals, value, s.now, ex)
+	s.table.Add(id, p.Resource, vals, value, s.now, ex)
 }
 
 // setLiveGauges sets the four live-state gauges (§7 Live state) from the log's live series:
 // the number of live entities and when the longest waiting entered the state.
-func (s *sink) setLiveGauges(log *statelog.Log[payload]) {
+func (s *sink) setLiveGauges(log *statelog.Log[engine.Payload]) {
 	log.Live(func(ls *statelog.LiveSeries) {
 		v := append(s.vals[:0], orUnknown(ls.Namespace), ls.State.String())
 		count, since := series.TaskInState, series.TaskOldestInStateSince

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -16,14 +17,12 @@ import (
 
 // flushStats is what one flush tells the component's own telemetry.
 type flushStats struct {
-	log       statelog.Stats
-	series    series.Stats
-	active    [series.NumMetrics]int64
-	tracked   int64
-	bytes     int64
-	counts    batchCounts
-	resources int64 // output resources refused (the table was full)
-	extras    int64 // extra-dimension tuples refused
+	engine  engine.Stats
+	series  series.Stats
+	active  [series.NumMetrics]int64
+	tracked int64
+	bytes   int64
+	counts  engine.BatchCounts
 }
 
 // Values of the table attribute of lookup_table_evictions.
@@ -102,8 +101,8 @@ func (t *telemetry) record(ctx context.Context, st *flushStats) {
 			tb.ConnectorTaskerStateLookupTableEvictions.Add(ctx, n, t.tables[table])
 		}
 	}
-	ls := &st.log
-	byKind(tb.ConnectorTaskerStateTransitions, st.counts.recognised)
+	ls := &st.engine.Stats
+	byKind(tb.ConnectorTaskerStateTransitions, st.counts.Recognised)
 	byKind(tb.ConnectorTaskerStateDuplicates, ls.Duplicates)
 	byKind(tb.ConnectorTaskerStateLateTransitions, ls.Late)
 	byKind(tb.ConnectorTaskerStateOutOfOrder, ls.OutOfOrder)
@@ -117,15 +116,15 @@ func (t *telemetry) record(ctx context.Context, st *flushStats) {
 	}
 	byTable(tableSources, ls.SourcesEvicted)
 	byTable(tableNames, ls.NamesNotInterned)
-	byTable(tableResources, st.resources)
-	byTable(tableExtras, st.extras)
-	for k := range st.counts.problems {
-		for p, n := range st.counts.problems[k] {
+	byTable(tableResources, st.engine.ResourcesRefused)
+	byTable(tableExtras, st.engine.ExtrasRefused)
+	for k := range st.counts.Problems {
+		for p, n := range st.counts.Problems[k] {
 			if n > 0 {
 				tb.ConnectorTaskerStateProblems.Add(ctx, n, t.problems[k][p])
 			}
 		}
-		for a, n := range st.counts.anomalies[k] {
+		for a, n := range st.counts.Anomalies[k] {
 			if n > 0 {
 				tb.ConnectorTaskerStateTransitionAnomalies.Add(ctx, n, t.anomalies[k][a])
 			}

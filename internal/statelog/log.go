@@ -71,6 +71,15 @@ func NewDeriving[P any](limits Limits, timing Timing, clock clockwork.Clock, sin
 	return l
 }
 
+// NewShared returns an empty log that does both: a processor reads its stamps at pass time
+// and a connector's sink receives its facts, from one log (the tasker_state extension).
+func NewShared[P any](limits Limits, timing Timing, clock clockwork.Clock, sink Sink[P]) *Log[P] {
+	l := makeLog[P](limits, timing, clock)
+	l.stamp = &stamping{}
+	l.derive = newDeriving(sink)
+	return l
+}
+
 func makeLog[P any](limits Limits, timing Timing, clock clockwork.Clock) *Log[P] {
 	return &Log[P]{
 		maxDuration: limits.MaxDuration.Seconds(),

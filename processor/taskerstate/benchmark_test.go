@@ -256,8 +256,8 @@ func BenchmarkTransitionSpansLive(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchSpans), "ns/span")
 	// The population must have stayed live: every step and its task tracked, none evicted.
-	if n, want := p.log.Len(), liveSteps+liveSteps/stepsPerTask; n != want {
+	if n, want := p.engine.Len(), liveSteps+liveSteps/stepsPerTask; n != want {
 		b.Fatalf("%d entities tracked, want %d: the benchmark did not keep its live state", n, want)
 	}
-	b.ReportMetric(float64(p.log.Bytes())/float64(p.log.Len()), "B/entity")
+	b.ReportMetric(float64(p.engine.Bytes())/float64(p.engine.Len()), "B/entity")
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 	"github.com/tasker-systems/otelcol-tasker/processor/taskerstate/internal/metadata"
@@ -27,7 +28,7 @@ func TestLoadConfig(t *testing.T) {
 		wantErr []string // every fragment must appear in the validation error
 	}{
 		{name: "", want: createDefaultConfig()},
-		{name: "custom", want: &Config{
+		{name: "custom", want: &Config{LogConfig: engine.LogConfig{
 			Attributes: transition.Keys{
 				FromState:     []string{"previous_state", "from_state"},
 				ToState:       []string{"next_state", "to_state"},
@@ -46,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 				Values: transition.ValueLimits{MaxIDBytes: 64, MaxNameBytes: 100, MaxCorrelationIDBytes: 40,
 					MaxFutureSkew: 2 * time.Minute, MaxAttempt: 50},
 			},
-		}},
+		}}},
 		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},
 		{name: "bad_time", wantErr: []string{"transition_time", `"middle"`, `use "end"`}},
 		{name: "bad_limits", wantErr: []string{"max_clock_skew", "limits::max_entities", "limits::idle_ttl", "set a cap such as",

@@ -2,46 +2,22 @@ package taskerstate // import "github.com/tasker-systems/otelcol-tasker/processo
 
 import (
 	"context"
-	"strings"
-	"sync"
+	"errors"
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 	"github.com/tasker-systems/otelcol-tasker/processor/taskerstate/internal/metadata"
 )
-
-// stampPrefix starts every attribute of the stamp contract.
-const stampPrefix = "tasker."
-
-// The stamp contract (§6): attribute names written on transition spans and events.
-const (
-	AttrEventName  = "tasker.event.name"
-	AttrEntityKind = "tasker.entity.kind"
-	AttrNamespace  = "tasker.namespace"
-	AttrStateDur   = "tasker.state.duration"
-	AttrTaskDur    = "tasker.task.duration"
-	AttrAttempt    = "tasker.step.attempt"
-	AttrHandler    = "tasker.step.handler"
-	AttrInvalid    = "tasker.transition.invalid"
-	AttrDuplicate  = "tasker.transition.duplicate"
-	// On the step transition that decides the step's outcome (§7 Step outcomes across
-	// retries): its end-to-end time and how many attempts it made.
-	AttrStepCompletion   = "tasker.step.completion_duration"
-	AttrStepAttemptCount = "tasker.step.attempt_count"
-)
-
-// The values of tasker.entity.kind.
-var kindNames = [tasker.NumKinds]string{tasker.KindTask: "task", tasker.KindStep: "step"}
 
 // The entity log's small tables, as the table attribute of lookup_table_evictions.
 const (
@@ -49,14 +25,10 @@ const (
 	tableNames
 )
 
-// noData: the processor keeps nothing per transition beyond what the log itself holds.
-type noData struct{}
-
 type stateProcessor struct {
 	logger    *zap.Logger
+	cfg       *Config
 	clock     clockwork.Clock
-	limits    statelog.Limits
-	extractor *transition.Extractor
 	telemetry *metadata.TelemetryBuilder
 	kindAttrs [tasker.NumKinds]metric.MeasurementOption
 	problems  [tasker.NumKinds][transition.NumProblems]metric.MeasurementOption
@@ -64,41 +36,34 @@ type stateProcessor struct {
 	evictions [tasker.NumKinds][statelog.NumEvictReasons]metric.MeasurementOption
 	tables    [2]metric.MeasurementOption
 
-	mu       sync.Mutex
-	log      *statelog.Log[noData]
-	batch    transition.Batch
-	refs     []statelog.Ref
-	statuses []statelog.Status
+	// engine is the processor's own, or (entity_log) the tasker_state extension's, which a
+	// connector shares: its log's counters are then the connector's to report.
+	engine *engine.Engine
+	shared bool
 }
 
 func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*stateProcessor, error) {
-	p := &stateProcessor{
-		logger:    set.Logger,
-		clock:     clock,
-		limits:    cfg.Limits,
-		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime, cfg.Limits.Values),
-		log:       statelog.NewStamping[noData](cfg.Limits, statelog.Timing{MaxClockSkew: cfg.MaxClockSkew}, clock),
+	p := &stateProcessor{logger: set.Logger, cfg: cfg, clock: clock}
+	if cfg.EntityLog == nil {
+		p.engine = engine.New(engine.NewConfig(&cfg.LogConfig, nil), engine.Stamping, clock)
 	}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	if err := tb.RegisterProcessorTaskerStateTrackedEntitiesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		p.mu.Lock()
-		n := p.log.Len()
-		p.mu.Unlock()
-		o.Observe(int64(n))
-		return nil
-	}); err != nil {
-		return nil, err
+	// The gauges read the engine, which a processor on a shared log has only once started.
+	observe := func(read func(*engine.Engine) int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			if e := p.engine; e != nil {
+				o.Observe(read(e))
+			}
+			return nil
+		}
 	}
-	if err := tb.RegisterProcessorTaskerStateEntityLogBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		p.mu.Lock()
-		n := p.log.Bytes()
-		p.mu.Unlock()
-		o.Observe(n)
-		return nil
-	}); err != nil {
+	if err := errors.Join(
+		tb.RegisterProcessorTaskerStateTrackedEntitiesCallback(observe(func(e *engine.Engine) int64 { return int64(e.Len()) })),
+		tb.RegisterProcessorTaskerStateEntityLogBytesCallback(observe((*engine.Engine).Bytes)),
+	); err != nil {
 		return nil, err
 	}
 	p.telemetry = tb
@@ -121,10 +86,20 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 	return p, nil
 }
 
-func (p *stateProcessor) start(context.Context, component.Host) error {
+func (p *stateProcessor) start(_ context.Context, host component.Host) error {
+	if id := p.cfg.EntityLog; id != nil {
+		e, err := engine.FromHost(host, *id, "entity_log")
+		if err != nil {
+			return err
+		}
+		p.engine, p.shared = e, true
+		p.logger.Info("Starting tasker_state processor on a shared entity log", zap.Stringer("entity_log", id))
+		return nil
+	}
+	l := p.cfg.Limits
 	p.logger.Info("Starting tasker_state processor",
-		zap.Int("max_entities", p.limits.MaxEntities), zap.Stringer("max_memory", p.limits.MaxMemory),
-		zap.Stringer("idle_ttl", p.limits.IdleTTL), zap.Stringer("finished_grace", p.limits.FinishedGrace))
+		zap.Int("max_entities", l.MaxEntities), zap.Stringer("max_memory", l.MaxMemory),
+		zap.Stringer("idle_ttl", l.IdleTTL), zap.Stringer("finished_grace", l.FinishedGrace))
 	return nil
 }
 
@@ -138,108 +113,23 @@ func (p *stateProcessor) shutdown(context.Context) error {
 // processTraces enters every transition of the batch into the entity log before stamping
 // any (§5), then stamps each transition's carrier with what the log knows now.
 func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-
-	b := &p.batch
-	b.Reset()
-	p.extractor.Extract(td, p.clock.Now(), b)
-	p.log.Expire()
 	var tally batchTally
-	if len(b.Transitions) == 0 && len(b.Hints) == 0 && b.Problems == (transition.Counts{}) && b.Anomalies == (transition.AnomalyCounts{}) {
-		p.record(ctx, &tally) // evictions
-		return td, nil
-	}
-
-	for _, h := range b.Hints {
-		p.log.Learn(h)
-	}
-	p.refs, p.statuses = p.refs[:0], p.statuses[:0]
-	for i := range b.Transitions {
-		ref, st := p.log.Add(&b.Transitions[i], noData{})
-		p.refs = append(p.refs, ref)
-		p.statuses = append(p.statuses, st)
-	}
-	for i := range b.Transitions {
-		t := &b.Transitions[i]
-		if p.statuses[i] == statelog.Dropped {
-			tally.dropped[t.Kind]++
-			continue
-		}
+	counts := p.engine.Process(td, func(t *transition.Transition, s statelog.Stamps, st statelog.Status) {
 		tally.recognised[t.Kind]++
-		p.stamp(t, p.log.Stamps(p.refs[i]), p.statuses[i] == statelog.Duplicate, &tally)
-	}
-	p.record(ctx, &tally)
+		p.stamp(t, s, st == statelog.Duplicate, &tally)
+	})
+	p.record(ctx, &counts, &tally)
 	return td, nil
 }
 
 // batchTally counts a batch's outcomes, so that the telemetry is updated once a batch.
 type batchTally struct {
-	recognised, invalid, dropped [tasker.NumKinds]int64
-	clashes                      int64
+	recognised, invalid [tasker.NumKinds]int64
+	clashes             int64
 }
 
-// stamp writes the §6 attributes onto the transition's carrier, tallying invalid moves and
-// the stamps not written because the attribute already existed.
-func (p *stateProcessor) stamp(t *transition.Transition, s statelog.Stamps, duplicate bool, tally *batchTally) {
-	m := tasker.MachineOf(t.Kind)
-	event := m.EventName(t.From, t.To)
-	invalid := !m.Valid(t.From, t.To)
-	step := t.Kind == tasker.KindStep
-	// The attribute slice grows once, by exactly the stamps that follow.
-	n := 1 + count(event != "") + count(s.Namespace != "") + count(s.HasStateSeconds) + count(s.HasTaskSeconds) +
-		count(invalid) + count(duplicate)
-	if step {
-		n += count(s.Attempt > 0) + count(s.Handler != "") + count(s.HasOutcome) + count(s.HasStepSeconds)
-	}
-	t.Attrs.EnsureCapacity(t.Attrs.Len() + n)
-	w := newStamper(t.Attrs)
-	if event != "" {
-		w.str(AttrEventName, event)
-	}
-	w.str(AttrEntityKind, kindNames[t.Kind])
-	if s.Namespace != "" {
-		w.str(AttrNamespace, s.Namespace)
-	}
-	if s.HasStateSeconds {
-		w.double(AttrStateDur, s.StateSeconds)
-	}
-	if s.HasTaskSeconds {
-		w.double(AttrTaskDur, s.TaskSeconds)
-	}
-	if step {
-		if s.Attempt > 0 {
-			w.int(AttrAttempt, int64(s.Attempt))
-		}
-		if s.Handler != "" {
-			w.str(AttrHandler, s.Handler)
-		}
-		if s.HasStepSeconds {
-			w.double(AttrStepCompletion, s.StepSeconds)
-		}
-		if s.HasOutcome {
-			w.int(AttrStepAttemptCount, int64(s.StepAttempts))
-		}
-	}
-	if invalid {
-		tally.invalid[t.Kind]++
-		w.bool(AttrInvalid)
-	}
-	if duplicate {
-		w.bool(AttrDuplicate)
-	}
-	tally.clashes += w.clashes
-}
-
-func count(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// record adds the batch's problems and the log's counters to the component's telemetry.
-func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
+// record adds the batch's counts and the log's counters to the component's telemetry.
+func (p *stateProcessor) record(ctx context.Context, counts *engine.BatchCounts, tally *batchTally) {
 	tb := p.telemetry
 	for k := range p.kindAttrs {
 		if n := tally.recognised[k]; n > 0 {
@@ -248,29 +138,33 @@ func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 		if n := tally.invalid[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsInvalid.Add(ctx, n, p.kindAttrs[k])
 		}
-		if n := tally.dropped[k]; n > 0 {
-			tb.ProcessorTaskerStateTransitionsDropped.Add(ctx, n, p.kindAttrs[k])
-		}
-	}
-	for k := range p.batch.Problems {
-		for r, n := range p.batch.Problems[k] {
+		for r, n := range counts.Problems[k] {
 			if n > 0 {
 				tb.ProcessorTaskerStateTransitionsUnrecognised.Add(ctx, n, p.problems[k][r])
 			}
 		}
-		for a, n := range p.batch.Anomalies[k] {
+		for a, n := range counts.Anomalies[k] {
 			if n > 0 {
 				tb.ProcessorTaskerStateTransitionAnomalies.Add(ctx, n, p.anomalies[k][a])
 			}
 		}
 	}
-	s := p.log.TakeStats()
+	if tally.clashes > 0 {
+		tb.ProcessorTaskerStateStampClashes.Add(ctx, tally.clashes)
+	}
+	if p.shared {
+		return
+	}
+	s := p.engine.TakeStats()
 	for k := range p.kindAttrs {
 		if n := s.Duplicates[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsDuplicate.Add(ctx, n, p.kindAttrs[k])
 		}
 		if n := s.OutOfOrder[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(ctx, n, p.kindAttrs[k])
+		}
+		if n := s.Dropped[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitionsDropped.Add(ctx, n, p.kindAttrs[k])
 		}
 		if n := s.DurationsRefused[k]; n > 0 {
 			tb.ProcessorTaskerStateDurationsRefused.Add(ctx, n, p.kindAttrs[k])
@@ -281,68 +175,10 @@ func (p *stateProcessor) record(ctx context.Context, tally *batchTally) {
 			}
 		}
 	}
-	if tally.clashes > 0 {
-		tb.ProcessorTaskerStateStampClashes.Add(ctx, tally.clashes)
-	}
 	if s.SourcesEvicted > 0 {
 		tb.ProcessorTaskerStateLookupTableEvictions.Add(ctx, s.SourcesEvicted, p.tables[tableSources])
 	}
 	if s.NamesNotInterned > 0 {
 		tb.ProcessorTaskerStateLookupTableEvictions.Add(ctx, s.NamesNotInterned, p.tables[tableNames])
-	}
-}
-
-// stamper adds attributes without ever overwriting one that is present.
-type stamper struct {
-	attrs pcommon.Map
-	// anyStamp: the carrier already holds a tasker.* attribute, so each stamp must look
-	// before it writes; most carriers hold none, and one pass tells.
-	anyStamp bool
-	clashes  int64
-}
-
-func newStamper(attrs pcommon.Map) stamper {
-	w := stamper{attrs: attrs}
-	for k := range attrs.All() {
-		if strings.HasPrefix(k, stampPrefix) {
-			w.anyStamp = true
-			break
-		}
-	}
-	return w
-}
-
-func (w *stamper) free(key string) bool {
-	if !w.anyStamp {
-		return true
-	}
-	if _, ok := w.attrs.Get(key); ok {
-		w.clashes++
-		return false
-	}
-	return true
-}
-
-func (w *stamper) str(key, v string) {
-	if w.free(key) {
-		w.attrs.PutStr(key, v)
-	}
-}
-
-func (w *stamper) double(key string, v float64) {
-	if w.free(key) {
-		w.attrs.PutDouble(key, v)
-	}
-}
-
-func (w *stamper) int(key string, v int64) {
-	if w.free(key) {
-		w.attrs.PutInt(key, v)
-	}
-}
-
-func (w *stamper) bool(key string) {
-	if w.free(key) {
-		w.attrs.PutBool(key, true)
 	}
 }

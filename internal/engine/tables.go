@@ -1,4 +1,4 @@
-package taskerstate // import "github.com/tasker-systems/otelcol-tasker/connector/taskerstate"
+package engine
 
 import (
 	"strings"
