@@ -183,14 +183,7 @@ func TestTodaysTasker(t *testing.T) {
 			t.Errorf("%s exists (%v, %v) though no task transition was sent", m, res, err)
 		}
 	}
-	var traces map[string][]span
-	err := eventually(ctx, time.Minute, time.Second, func() error {
-		var err error
-		if traces, err = jaeger.allTraces(ctx, truth); err != nil {
-			return err
-		}
-		return compareSpanCounts(traces, truth)
-	})
+	traces, err := jaeger.everySpan(ctx, truth, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,15 +375,8 @@ func TestEndToEnd(t *testing.T) {
 
 	var traces map[string][]span
 	t.Run("Jaeger holds every span sent", func(t *testing.T) {
-		err := eventually(ctx, time.Minute, time.Second, func() error {
-			var err error
-			traces, err = jaeger.allTraces(ctx, truth)
-			if err != nil {
-				return err
-			}
-			return compareSpanCounts(traces, truth)
-		})
-		if err != nil {
+		var err error
+		if traces, err = jaeger.everySpan(ctx, truth, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		// The search API (all four parameters required on v2.13) finds every trace by service.
@@ -527,26 +513,9 @@ func compareMetrics(ctx context.Context, prom *promAPI, truth *sim.Truth) error 
 func compareMetricsOf(ctx context.Context, prom *promAPI, truth *sim.Truth, counters, histograms []string) error {
 	var diffs []string
 	compare := func(query string, want map[string]float64, tol func(float64) float64) error {
-		res, err := prom.query(ctx, query)
-		if err != nil {
-			return err
-		}
-		got := map[string]float64{}
-		for _, r := range res {
-			got[labelKey(r.labels)] += r.value
-		}
-		for k, w := range want {
-			g, ok := got[k]
-			if !ok || math.Abs(g-w) > tol(w) {
-				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v (present %v), want %v", query, k, g, ok, w))
-			}
-		}
-		for k, g := range got {
-			if _, ok := want[k]; !ok {
-				diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v, want no such series", query, k, g))
-			}
-		}
-		return nil
+		d, err := prom.diffSeries(ctx, query, want, tol)
+		diffs = append(diffs, d...)
+		return err
 	}
 	exact := func(float64) float64 { return 0 }
 	approx := func(w float64) float64 { return 1e-6 + 1e-9*math.Abs(w) }
@@ -583,6 +552,32 @@ func compareMetricsOf(ctx context.Context, prom *promAPI, truth *sim.Truth, coun
 		return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
 	}
 	return nil
+}
+
+// diffSeries runs query and lists how its series differ from want (by labelKey), each value
+// within tol of the wanted one.
+func (p *promAPI) diffSeries(ctx context.Context, query string, want map[string]float64, tol func(float64) float64) ([]string, error) {
+	res, err := p.query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]float64{}
+	for _, r := range res {
+		got[labelKey(r.labels)] += r.value
+	}
+	var diffs []string
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok || math.Abs(g-w) > tol(w) {
+			diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v (present %v), want %v", query, k, g, ok, w))
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s {%s}: got %v, want no such series", query, k, g))
+		}
+	}
+	return diffs, nil
 }
 
 func compareSpanCounts(traces map[string][]span, truth *sim.Truth) error {
@@ -873,6 +868,20 @@ func (j *jaegerAPI) allTraces(ctx context.Context, truth *sim.Truth) (map[string
 		out[id] = spans
 	}
 	return out, nil
+}
+
+// everySpan polls Jaeger until it holds every span the simulator sent, or within passes, and
+// returns the traces as Jaeger last returned them.
+func (j *jaegerAPI) everySpan(ctx context.Context, truth *sim.Truth, within time.Duration) (map[string][]span, error) {
+	var traces map[string][]span
+	err := eventually(ctx, within, time.Second, func() error {
+		var err error
+		if traces, err = j.allTraces(ctx, truth); err != nil {
+			return err
+		}
+		return compareSpanCounts(traces, truth)
+	})
+	return traces, err
 }
 
 // search uses /api/v3/traces with the four parameters v2.13 requires; it returns the trace ids.

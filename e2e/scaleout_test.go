@@ -98,8 +98,8 @@ func (so *scaleOut) startGateway(t *testing.T, g *gatewayInstance, logName strin
 }
 
 // run sends the simulator's plan, the orchestration to the first gateway and the workers to
-// the second; meanwhile, if given, during is called once with the plan's emission span.
-func (so *scaleOut) run(ctx context.Context, t *testing.T, o sim.Options, during func(emission time.Duration)) *sim.Truth {
+// the second; meanwhile, if given, during is called once with the plan being sent.
+func (so *scaleOut) run(ctx context.Context, t *testing.T, o sim.Options, during func(*sim.Plan)) *sim.Truth {
 	now := time.Now()
 	plan, truth, base, err := sim.Prepare(o, now)
 	if err != nil {
@@ -115,7 +115,7 @@ func (so *scaleOut) run(ctx context.Context, t *testing.T, o sim.Options, during
 		done <- result{st, err}
 	}()
 	if during != nil {
-		during(plan.Spans[len(plan.Spans)-1].EmitAt)
+		during(plan)
 	}
 	r := <-done
 	if r.err != nil {
@@ -271,14 +271,8 @@ func TestScaleOut(t *testing.T) {
 
 	var traces map[string][]span
 	t.Run("Jaeger holds every span sent", func(t *testing.T) {
-		err := eventually(ctx, time.Minute, time.Second, func() error {
-			var err error
-			if traces, err = so.jaeger.allTraces(ctx, truth); err != nil {
-				return err
-			}
-			return compareSpanCounts(traces, truth)
-		})
-		if err != nil {
+		var err error
+		if traces, err = so.jaeger.everySpan(ctx, truth, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -334,6 +328,12 @@ func TestScaleOut(t *testing.T) {
 			if int(gw) != truth.SpanCount || int(t2) != truth.SpanCount {
 				return fmt.Errorf("the gateways accepted %v spans, the instances %v (%v); %d were sent", gw, t2, acc, truth.SpanCount)
 			}
+			// The simulator split its traffic by service.
+			orch, work := acc[so.gateways[0].telemetry], acc[so.gateways[1].telemetry]
+			if int(orch) != truth.SpansByService[sim.ServiceOrchestration] || int(work) != truth.SpansByService[sim.ServiceWorker] {
+				return fmt.Errorf("%s accepted %v spans and %s %v; the orchestration sent %d, the workers %d",
+					so.gateways[0].name, orch, so.gateways[1].name, work, truth.SpansByService[sim.ServiceOrchestration], truth.SpansByService[sim.ServiceWorker])
+			}
 			return nil
 		})
 		if err != nil {
@@ -342,42 +342,52 @@ func TestScaleOut(t *testing.T) {
 	})
 }
 
-// TestScaleOutResize adds a tier-2 instance mid-run the way a static resolver list changes:
-// both gateways are restarted one after the other, routing to four instances instead of three.
-// About a quarter of the tasks in flight move to the new instance; each moved entity's time in
-// the state it was in at the move is lost, because its entering and leaving transitions are on
-// two instances (a gap on both). Counters stay exact, summed over the instances; the times in
+// TestScaleOutResize doubles tier 2 mid-run the way a static resolver list changes: both
+// gateways are restarted one after the other, routing to four instances instead of two.
+// Consistent hashing moves about 1 - 2/4 of the keys (a third to a half in practice), so some of
+// the tasks in flight surely move to the new instances; each moved entity's time in the state it was in at
+// the move is lost, because its entering and leaving transitions are on two instances (a gap
+// on both). Counters stay exact, summed over the instances; the times in
 // state Prometheus holds must be exactly those whose two transitions landed on one instance.
 // The run injects no fault, so that what differs is the resize's doing; a 20 s settle window
 // covers the seconds the simulator's exporters retry while a gateway restarts.
 func TestScaleOutResize(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	so := startScaleOut(t, 2, 4, 3, "20s")
+	so := startScaleOut(t, 2, 4, 2, "20s")
 	o := simOptions()
 	o.Seed = seed + 5
 	o.Tasks = 120
+	o.Speed = 5 // tasks live longer than at 20x, so that more are in flight at the resize
 	o.InvalidRate, o.DuplicateRate, o.LateRate = 0, 0, 0
 	var resizedAt time.Duration
-	truth := so.run(ctx, t, o, func(emission time.Duration) {
+	inFlight := 0
+	truth := so.run(ctx, t, o, func(plan *sim.Plan) {
 		began := time.Now()
-		time.Sleep(emission * 2 / 5)
-		resizedAt = time.Since(began)
-		for i, g := range so.gateways {
+		emission := plan.Spans[len(plan.Spans)-1].EmitAt
+		resizedAt = emission * 2 / 5
+		time.Sleep(resizedAt)
+		for _, g := range so.gateways {
 			g.srv.stop(t)
 			so.startGateway(t, g, fmt.Sprintf("%s-resized", g.name), len(so.tier2))
-			t.Logf("%s restarted with %d backends %s into a %s emission", so.gateways[i].name, len(so.tier2), time.Since(began).Round(100*time.Millisecond), emission.Round(time.Second))
+			t.Logf("%s restarted with %d backends %s into a %s emission", g.name, len(so.tier2), time.Since(began).Round(100*time.Millisecond), emission.Round(time.Second))
+		}
+		// In flight: a task (one trace) with spans sent before the resize and after it.
+		first, last := map[[16]byte]time.Duration{}, map[[16]byte]time.Duration{}
+		for _, s := range plan.Spans {
+			if f, ok := first[s.TraceID]; !ok || s.EmitAt < f {
+				first[s.TraceID] = s.EmitAt
+			}
+			last[s.TraceID] = max(last[s.TraceID], s.EmitAt)
+		}
+		for id, f := range first {
+			if f < resizedAt && last[id] > resizedAt {
+				inFlight++
+			}
 		}
 	})
 
-	var traces map[string][]span
-	err := eventually(ctx, 2*time.Minute, time.Second, func() error {
-		var err error
-		if traces, err = so.jaeger.allTraces(ctx, truth); err != nil {
-			return err
-		}
-		return compareSpanCounts(traces, truth)
-	})
+	traces, err := so.jaeger.everySpan(ctx, truth, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("not every span reached Jaeger across the gateways' restarts: %v", err)
 	}
@@ -386,7 +396,7 @@ func TestScaleOutResize(t *testing.T) {
 		t.Error(pr)
 	}
 	moved := p.moved()
-	if len(moved) == 0 || p.tasksOn[so.tier2[len(so.tier2)-1].id] == 0 {
+	if len(moved) == 0 || p.tasksOn[so.tier2[2].id] == 0 || p.tasksOn[so.tier2[3].id] == 0 {
 		t.Fatalf("the resize moved no task (tasks per instance %v): the run proves nothing; resize later or send more tasks", p.tasksOn)
 	}
 
@@ -417,19 +427,11 @@ func TestScaleOutResize(t *testing.T) {
 				}
 				want[labelKey(l)] += s.Value
 			}
-			res, err := so.prom.query(ctx, fmt.Sprintf("sum by (%s) (%s)", strings.Join(labels, ","), m))
+			d, err := so.prom.diffSeries(ctx, fmt.Sprintf("sum by (%s) (%s)", strings.Join(labels, ","), m), want, func(float64) float64 { return 0 })
 			if err != nil {
 				return err
 			}
-			have := map[string]float64{}
-			for _, r := range res {
-				have[labelKey(r.labels)] += r.value
-			}
-			for k := range mergeKeys(want, have) {
-				if want[k] != have[k] {
-					diffs = append(diffs, fmt.Sprintf("%s {%s}: %v, want %v", m, k, have[k], want[k]))
-				}
-			}
+			diffs = append(diffs, d...)
 		}
 		got = map[string]float64{}
 		for m, kind := range histograms {
@@ -469,9 +471,9 @@ func TestScaleOutResize(t *testing.T) {
 	attempts := query("sum(" + sim.MetricStepAttempts + ")")
 	completions := query("sum(" + sim.MetricTaskCompletion + "_count)")
 	unknown := query(fmt.Sprintf(`sum(%s{namespace="unknown"})`, sim.MetricStepTransitions))
-	t.Logf("resize 3 -> 4 instances %s into the run: %d of %d tasks moved (tasks per instance %v); counters exact; times in state lost (gaps): task %d of %d, step %d of %d; step attempts %v of %v; task completions %v of %d; step transitions with namespace \"unknown\": %v of %v",
-		resizedAt.Round(100*time.Millisecond), len(moved), truth.Tasks, p.tasksOn,
-		lost["task"], histCount(truth, sim.MetricTaskStateDuration), lost["step"], histCount(truth, sim.MetricStepStateDuration),
+	t.Logf("resize 2 -> 4 instances %s into the run: %d of the %d tasks in flight moved, of %d (tasks per instance %v); counters exact; times in state held (lost to gaps, ground truth): task %v (%d, %d), step %v (%d, %d); step attempts %v of %v; task completions %v of %d; step transitions with namespace \"unknown\": %v of %v",
+		resizedAt.Round(100*time.Millisecond), len(moved), inFlight, truth.Tasks, p.tasksOn,
+		got["task"], lost["task"], histCount(truth, sim.MetricTaskStateDuration), got["step"], lost["step"], histCount(truth, sim.MetricStepStateDuration),
 		attempts, truth.CounterTotal(sim.MetricStepAttempts), completions, histCount(truth, sim.MetricTaskCompletion),
 		unknown, truth.CounterTotal(sim.MetricStepTransitions))
 }
@@ -511,15 +513,4 @@ func histCount(truth *sim.Truth, metric string) int {
 		n += int(h.Count)
 	}
 	return n
-}
-
-func mergeKeys(a, b map[string]float64) map[string]bool {
-	out := map[string]bool{}
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
 }
