@@ -59,27 +59,10 @@ type stack struct {
 func startStack(t *testing.T) stack {
 	collectorBin := env(t, "OTELCOL_TASKER_BIN", "")
 	collectorCfg := env(t, "OTELCOL_TASKER_CONFIG", "../otelcol-config.yaml")
-	jaegerBin := env(t, "JAEGER_BIN", "")
-	jaegerCfg := env(t, "JAEGER_CONFIG", "../deploy/jaeger.yaml")
-	promBin := env(t, "PROMETHEUS_BIN", "/usr/bin/prometheus")
-	rules, err := filepath.Abs(env(t, "PROMETHEUS_RULES", rulesFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	p := freePorts(t, 14)
-	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), prometheus: addr(p[7]), jaegerQuery: addr(p[10]), telemetry: addr(p[6])}
-
-	jaeger := startServer(t, dir, "jaeger", []string{
-		"JAEGER_OTLP_GRPC_ENDPOINT=" + addr(p[8]),
-		"JAEGER_OTLP_HTTP_ENDPOINT=" + addr(p[9]),
-		"JAEGER_QUERY_HTTP_ENDPOINT=" + st.jaegerQuery,
-		"JAEGER_QUERY_GRPC_ENDPOINT=" + addr(p[11]),
-		"JAEGER_HEALTH_ENDPOINT=" + addr(p[12]),
-		"JAEGER_TELEMETRY_PORT=" + strconv.Itoa(p[13]),
-	}, jaegerBin, "--config", jaegerCfg)
-	waitHTTP(t, jaeger, "http://"+st.jaegerQuery+"/api/v3/services", time.Minute)
-
+	jaegerOTLP, jaegerQuery := startJaeger(t, dir)
+	p := freePorts(t, 7)
+	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), jaegerQuery: jaegerQuery, telemetry: addr(p[6])}
 	collector := startServer(t, dir, "collector", []string{
 		"TASKER_OTLP_GRPC_ENDPOINT=" + st.otlpGRPC,
 		"TASKER_OTLP_HTTP_ENDPOINT=" + addr(p[1]),
@@ -88,15 +71,46 @@ func startStack(t *testing.T) stack {
 		"TASKER_ZPAGES_ENDPOINT=" + addr(p[4]),
 		"TASKER_PPROF_ENDPOINT=" + addr(p[5]),
 		"TASKER_TELEMETRY_PORT=" + strconv.Itoa(p[6]),
-		"TASKER_JAEGER_OTLP_ENDPOINT=" + addr(p[8]),
+		"TASKER_JAEGER_OTLP_ENDPOINT=" + jaegerOTLP,
 		"TASKER_SETTLE_WINDOW=" + settleWindow,
 		"TASKER_FLUSH_INTERVAL=1s",
 	}, collectorBin, "--config", collectorCfg)
 	waitHTTP(t, collector, "http://"+addr(p[3])+"/", time.Minute)
+	st.prometheus = startPrometheus(t, dir, []string{st.promExport}, []string{st.telemetry})
+	return st
+}
 
-	promCfg := filepath.Join(dir, "prometheus.yml")
-	// The rules of deploy/prometheus are loaded as a user would load them; the collector's own
-	// telemetry is scraped too, for the rules and panels that use it.
+// startJaeger starts Jaeger (deploy/jaeger.yaml) on free loopback ports and returns its OTLP
+// gRPC endpoint and its query API's address.
+func startJaeger(t *testing.T, dir string) (otlpGRPC, query string) {
+	jaegerBin := env(t, "JAEGER_BIN", "")
+	jaegerCfg := env(t, "JAEGER_CONFIG", "../deploy/jaeger.yaml")
+	p := freePorts(t, 6)
+	otlpGRPC, query = addr(p[0]), addr(p[2])
+	jaeger := startServer(t, dir, "jaeger", []string{
+		"JAEGER_OTLP_GRPC_ENDPOINT=" + otlpGRPC,
+		"JAEGER_OTLP_HTTP_ENDPOINT=" + addr(p[1]),
+		"JAEGER_QUERY_HTTP_ENDPOINT=" + query,
+		"JAEGER_QUERY_GRPC_ENDPOINT=" + addr(p[3]),
+		"JAEGER_HEALTH_ENDPOINT=" + addr(p[4]),
+		"JAEGER_TELEMETRY_PORT=" + strconv.Itoa(p[5]),
+	}, jaegerBin, "--config", jaegerCfg)
+	waitHTTP(t, jaeger, "http://"+query+"/api/v3/services", time.Minute)
+	return otlpGRPC, query
+}
+
+// startPrometheus starts Prometheus on a free loopback port, scraping every second the
+// collectors' prometheus exporters (honor_labels, as deploy/README.md says) and their own
+// telemetry, and returns its address. The rules of deploy/prometheus are loaded as a user
+// would load them.
+func startPrometheus(t *testing.T, dir string, exporters, telemetry []string) string {
+	promBin := env(t, "PROMETHEUS_BIN", "/usr/bin/prometheus")
+	rules, err := filepath.Abs(env(t, "PROMETHEUS_RULES", rulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := addr(freePorts(t, 1)[0])
+	targets := func(ts []string) string { return "['" + strings.Join(ts, "', '") + "']" }
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -107,24 +121,25 @@ scrape_configs:
     scrape_interval: 1s
     scrape_timeout: 1s
     static_configs:
-      - targets: ['%s']
+      - targets: %s
   - job_name: otelcol-tasker-self
     scrape_interval: 1s
     scrape_timeout: 1s
     static_configs:
-      - targets: ['%s']
-`, rules, st.promExport, st.telemetry)
+      - targets: %s
+`, rules, targets(exporters), targets(telemetry))
+	promCfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(promCfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	prom := startServer(t, dir, "prometheus", nil, promBin,
 		"--config.file="+promCfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
-		"--web.listen-address="+st.prometheus,
+		"--web.listen-address="+listen,
 		"--enable-feature=exemplar-storage",
 	)
-	waitHTTP(t, prom, "http://"+st.prometheus+"/-/ready", time.Minute)
-	return st
+	waitHTTP(t, prom, "http://"+listen+"/-/ready", time.Minute)
+	return listen
 }
 
 // runSimulator starts the stack, runs the simulator into it, and returns its ground truth.
@@ -168,14 +183,7 @@ func TestTodaysTasker(t *testing.T) {
 			t.Errorf("%s exists (%v, %v) though no task transition was sent", m, res, err)
 		}
 	}
-	var traces map[string][]span
-	err := eventually(ctx, time.Minute, time.Second, func() error {
-		var err error
-		if traces, err = jaeger.allTraces(ctx, truth); err != nil {
-			return err
-		}
-		return compareSpanCounts(traces, truth)
-	})
+	traces, err := jaeger.everySpan(ctx, truth, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,15 +375,8 @@ func TestEndToEnd(t *testing.T) {
 
 	var traces map[string][]span
 	t.Run("Jaeger holds every span sent", func(t *testing.T) {
-		err := eventually(ctx, time.Minute, time.Second, func() error {
-			var err error
-			traces, err = jaeger.allTraces(ctx, truth)
-			if err != nil {
-				return err
-			}
-			return compareSpanCounts(traces, truth)
-		})
-		if err != nil {
+		var err error
+		if traces, err = jaeger.everySpan(ctx, truth, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		// The search API (all four parameters required on v2.13) finds every trace by service.
@@ -718,8 +719,11 @@ type span struct {
 	SpanID  string
 	Name    string
 	Service string
-	Attrs   attrs
-	Events  []spanEvent
+	// Instance is the resource's collector.instance.id: which tier-2 collector handled the
+	// span in a scale-out (deploy/scale-out/tier2.yaml sets it); empty for one collector.
+	Instance string
+	Attrs    attrs
+	Events   []spanEvent
 }
 
 type spanEvent struct {
@@ -784,10 +788,11 @@ type otlpTraces struct {
 func (o *otlpTraces) spans() []span {
 	var out []span
 	for _, rs := range o.Result.ResourceSpans {
-		svc := toAttrs(rs.Resource.Attributes).str("service.name")
+		res := toAttrs(rs.Resource.Attributes)
+		svc, inst := res.str("service.name"), res.str("collector.instance.id")
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
-				sp := span{TraceID: strings.ToLower(s.TraceID), SpanID: strings.ToLower(s.SpanID), Name: s.Name, Service: svc, Attrs: toAttrs(s.Attributes)}
+				sp := span{TraceID: strings.ToLower(s.TraceID), SpanID: strings.ToLower(s.SpanID), Name: s.Name, Service: svc, Instance: inst, Attrs: toAttrs(s.Attributes)}
 				for _, e := range s.Events {
 					ns, _ := strconv.ParseInt(e.TimeUnixNano, 10, 64)
 					sp.Events = append(sp.Events, spanEvent{Name: e.Name, TimeNanos: ns, Attrs: toAttrs(e.Attributes)})
@@ -817,6 +822,20 @@ func (j *jaegerAPI) allTraces(ctx context.Context, truth *sim.Truth) (map[string
 		out[id] = spans
 	}
 	return out, nil
+}
+
+// everySpan polls Jaeger until it holds every span the simulator sent, or within passes, and
+// returns the traces as Jaeger last returned them.
+func (j *jaegerAPI) everySpan(ctx context.Context, truth *sim.Truth, within time.Duration) (map[string][]span, error) {
+	var traces map[string][]span
+	err := eventually(ctx, within, time.Second, func() error {
+		var err error
+		if traces, err = j.allTraces(ctx, truth); err != nil {
+			return err
+		}
+		return compareSpanCounts(traces, truth)
+	})
+	return traces, err
 }
 
 // search uses /api/v3/traces with the four parameters v2.13 requires; it returns the trace ids.

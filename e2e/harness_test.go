@@ -89,20 +89,29 @@ func startServer(t *testing.T, dir, name string, environ []string, bin string, a
 		close(s.done)
 	}()
 	t.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			t.Logf("%s did not stop on SIGTERM; killing its process group", name)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.done
-		}
+		s.stop(t)
 		if t.Failed() {
 			t.Logf("last lines of %s's log:\n%s", name, tail(logPath, 40))
 		}
 	})
 	return s
+}
+
+// stop ends the server's process group with SIGTERM (SIGKILL after 10 s) and waits for it; a
+// server that has exited already is left alone.
+func (s *server) stop(t *testing.T) {
+	if s.exited() {
+		return
+	}
+	pgid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Logf("%s did not stop on SIGTERM; killing its process group", s.name)
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-s.done
+	}
 }
 
 func (s *server) exited() bool {

@@ -1,14 +1,15 @@
 # The otelcol-tasker distribution, the demo and the end-to-end tests. Included by the Makefile.
 #
 #   make build   ocb-build the collector into _build/otelcol-tasker
+#   make build-gateway  ocb-build the scale-out gateway into _build/otelcol-tasker-gateway
 #   make run     build, then run it on otelcol-config.yaml
 #   make demo    collector + Jaeger + Prometheus + the Tasker simulator, all on loopback
 #   make e2e     build, fetch Jaeger and Prometheus, run the end-to-end tests (go test -tags e2e)
 #   make check-deploy  promtool checks and unit tests of deploy/prometheus/, and the built
-#                collector validates deploy/scale-out/tier2.yaml
+#                collectors validate deploy/scale-out/ (tier2.yaml, gateway.yaml)
 #
-# Slow things are cached outside the repository, under $(CACHE): ocb, the Jaeger binary (and
-# Go's own module and build caches). Prometheus comes from Debian's package.
+# Slow things are cached outside the repository, under $(CACHE): ocb, the Jaeger binary, the
+# gateway binary (and Go's own module and build caches). Prometheus comes from Debian's package.
 
 GO ?= go
 CACHE ?= $(HOME)/.cache/otelcol-tasker
@@ -16,9 +17,10 @@ export OTELCOL_TASKER_CACHE := $(CACHE)
 
 DIST_DIR := _build
 COLLECTOR := $(DIST_DIR)/otelcol-tasker
+GATEWAY := $(DIST_DIR)/otelcol-tasker-gateway
 E2E_TIMEOUT ?= 20m
 
-.PHONY: build run demo e2e taskersim check-deploy
+.PHONY: build build-gateway run demo e2e taskersim check-deploy
 
 # ocb regenerates the distribution's sources and compiles them; Go's build cache makes a
 # rebuild after a change in our components quick.
@@ -27,6 +29,13 @@ build:
 	  echo "ocb: building $(COLLECTOR) from builder-config.yaml" && \
 	  $$ocb --config builder-config.yaml
 	@echo "built $(COLLECTOR)"
+
+# The gateway has no local modules: its binary is cached under $(CACHE) by a hash of
+# builder-config-gateway.yaml (and of the ocb and Go versions), so it is compiled once per
+# manifest and only copied here after that.
+build-gateway:
+	@bash scripts/build-gateway.sh $(GATEWAY) >/dev/null
+	@echo "built $(GATEWAY)"
 
 run: build
 	@echo "otelcol-tasker on otelcol-config.yaml:"
@@ -43,20 +52,22 @@ taskersim:
 demo: build taskersim
 	@bash scripts/demo.sh
 
-e2e: build
+e2e: build build-gateway
 	@jaeger=$$(bash scripts/build-jaeger.sh) && \
 	  prometheus=$$(bash scripts/install-prometheus.sh) && \
-	  echo "e2e: collector $(COLLECTOR), jaeger $$jaeger, prometheus $$prometheus" && \
+	  echo "e2e: collector $(COLLECTOR), gateway $(GATEWAY), jaeger $$jaeger, prometheus $$prometheus" && \
 	  OTELCOL_TASKER_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_TASKER_CONFIG=$(CURDIR)/otelcol-config.yaml \
+	  OTELCOL_TASKER_GATEWAY_BIN=$(CURDIR)/$(GATEWAY) \
 	  JAEGER_BIN=$$jaeger PROMETHEUS_BIN=$$prometheus \
 	  $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # deploy/: the rules parse and pass their unit tests (promtool ships with Debian's prometheus
-# package), and the tier-2 scale-out config loads in the built collector. tier1.yaml needs the
-# load_balancing exporter, which cannot be built here: it stays unvalidated (deploy/README.md).
-check-deploy: build
+# package), and each scale-out config loads, as shipped, in the collector it is for.
+check-deploy: build build-gateway
 	@prometheus=$$(bash scripts/install-prometheus.sh) && promtool=$$(dirname $$prometheus)/promtool && \
 	  $$promtool check rules deploy/prometheus/rules.yaml && \
 	  $$promtool test rules deploy/prometheus/rules_test.yaml
 	COLLECTOR_INSTANCE_ID=tier2-0 ./$(COLLECTOR) validate --config deploy/scale-out/tier2.yaml
 	@echo "deploy/scale-out/tier2.yaml: valid"
+	./$(GATEWAY) validate --config deploy/scale-out/gateway.yaml
+	@echo "deploy/scale-out/gateway.yaml: valid"

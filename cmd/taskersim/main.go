@@ -47,6 +47,7 @@ func run(args []string) error {
 	fs.BoolVar(&o.OmitTaskTransitions, "no-task-transitions", false, "send no task transitions, like today's Tasker (task metrics stay empty)")
 	fs.Float64Var(&o.InFlightRate, "in-flight-rate", o.InFlightRate, "fraction of tasks left unfinished, stopped (with their steps) in every non-terminal state in turn")
 	endpoint := fs.String("endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint (host:port, plaintext)")
+	workerEndpoint := fs.String("worker-endpoint", "", "OTLP gRPC endpoint of the tasker-worker instances (default: --endpoint)")
 	truthFile := fs.String("truth", "", "write the ground truth as JSON to this file")
 	dryRun := fs.Bool("dry-run", false, "plan and write the ground truth without sending anything")
 	if err := fs.Parse(args); err != nil {
@@ -72,7 +73,7 @@ func run(args []string) error {
 	if !*dryRun {
 		fmt.Printf("taskersim: sending %d spans of %d tasks to %s over about %s\n",
 			truth.SpanCount, truth.Tasks, *endpoint, plan.Spans[len(plan.Spans)-1].EmitAt.Round(time.Second))
-		stats, err = sim.Emit(ctx, plan, sim.EmitOptions{Endpoint: *endpoint, Base: base, Start: start})
+		stats, err = sim.Emit(ctx, plan, sim.EmitOptions{Endpoint: *endpoint, WorkerEndpoint: *workerEndpoint, Base: base, Start: start})
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,9 @@ func (plannedIDs) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
 type EmitOptions struct {
 	// Endpoint is the OTLP gRPC endpoint, host:port (plaintext).
 	Endpoint string
+	// WorkerEndpoint, if set, is where the tasker-worker instances send instead, as when
+	// Tasker's orchestration and its workers each export to their own collector.
+	WorkerEndpoint string
 	// Base is the telemetry time of the plan's time 0.
 	Base time.Time
 	// Start is the wall-clock time the plan's emission schedule counts from.
@@ -83,7 +86,11 @@ func Emit(ctx context.Context, p *Plan, eo EmitOptions) (Stats, error) {
 		if s := services[key]; s != nil {
 			return s, nil
 		}
-		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(eo.Endpoint), otlptracegrpc.WithInsecure())
+		endpoint := eo.Endpoint
+		if svc == ServiceWorker && eo.WorkerEndpoint != "" {
+			endpoint = eo.WorkerEndpoint
+		}
+		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
 		if err != nil {
 			return nil, fmt.Errorf("OTLP exporter for %s: %w", key, err)
 		}
