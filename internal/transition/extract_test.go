@@ -9,7 +9,7 @@ import (
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 )
 
-// Expectations below come from shared/spec/tasker-telemetry.md §4.
+// Expectations below come from docs/telemetry.md §4.
 
 type kv = map[string]any
 
