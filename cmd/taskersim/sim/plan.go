@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,7 +21,7 @@ const (
 	ServiceWorker        = "tasker-worker"
 )
 
-// Shapes of transitions in the telemetry (tasker-telemetry.md §4).
+// Shapes of transitions in the telemetry (docs/telemetry.md §4).
 const (
 	ShapeSpans  = "spans"
 	ShapeEvents = "events"
@@ -56,6 +59,9 @@ type Options struct {
 	// OmitTaskTransitions sends no task transition, as today's Tasker (which records task
 	// transitions only on a code path its tests use): the task metrics then stay empty.
 	OmitTaskTransitions bool
+	// FateDeck is the deck of fates dealt to the tasks, reshuffled each time it runs out (see
+	// ParseFates); nil deals the default deck of DefaultFates.
+	FateDeck []string
 }
 
 // DefaultOptions are the CLI's defaults.
@@ -218,6 +224,40 @@ const (
 
 var fateDeck = []string{FateNormal, FateNormal, FateNormal, FateNormal, FateFlaky, FateFlaky, FateNormal, FateCancel, FateFailError, FateFailResolve}
 
+// DefaultFates is the default deck, written as ParseFates reads it.
+const DefaultFates = "normal=5,flaky=2,cancel=1,fail_error=1,fail_resolve=1"
+
+var fateNames = []string{FateNormal, FateFlaky, FateCancel, FateFailError, FateFailResolve}
+
+// ParseFates reads a deck of fates written as fate=count pairs separated by commas, e.g.
+// DefaultFates. A fate left out is not dealt.
+func ParseFates(s string) ([]string, error) {
+	var deck []string
+	seen := map[string]bool{}
+	for _, pair := range strings.Split(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(count)
+		switch {
+		case !ok || err != nil:
+			return nil, fmt.Errorf("%q is not fate=count (e.g. %s)", pair, DefaultFates)
+		case !slices.Contains(fateNames, name):
+			return nil, fmt.Errorf("unknown fate %q (fates: %s)", name, strings.Join(fateNames, ", "))
+		case seen[name]:
+			return nil, fmt.Errorf("fate %s given twice", name)
+		case n < 0:
+			return nil, fmt.Errorf("fate %s: count %d is negative", name, n)
+		}
+		seen[name] = true
+		for range n {
+			deck = append(deck, name)
+		}
+	}
+	if len(deck) == 0 {
+		return nil, fmt.Errorf("the deck %q deals no fate", s)
+	}
+	return deck, nil
+}
+
 // randomFailure is the chance that any other attempt fails (and is retried).
 const randomFailure = 0.05
 
@@ -245,14 +285,26 @@ func NewPlan(opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("shape must be spans, events or mix, got %q", opts.Shape)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 1
+		return nil, fmt.Errorf("workers must be at least 1, got %d", opts.Workers)
+	}
+	if opts.FateDeck != nil && len(opts.FateDeck) == 0 {
+		return nil, fmt.Errorf("the fate deck is empty")
+	}
+	for _, f := range opts.FateDeck {
+		if !slices.Contains(fateNames, f) {
+			return nil, fmt.Errorf("unknown fate %q in the deck", f)
+		}
+	}
+	deal := fateDeck
+	if opts.FateDeck != nil {
+		deal = opts.FateDeck
 	}
 	p := &planner{opts: opts, r: rand.New(rand.NewPCG(opts.Seed, 0x7a5c3e5)), plan: &Plan{Opts: opts}}
 	var deck []string
 	at := time.Duration(0)
 	for i := 0; i < opts.Tasks; i++ {
 		if len(deck) == 0 {
-			deck = append([]string(nil), fateDeck...)
+			deck = append([]string(nil), deal...)
 			p.r.Shuffle(len(deck), func(a, b int) { deck[a], deck[b] = deck[b], deck[a] })
 		}
 		fate := deck[0]
