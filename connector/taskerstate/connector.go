@@ -93,7 +93,7 @@ func (*taskerState) Capabilities() consumer.Capabilities {
 // Start starts the flush ticker.
 func (c *taskerState) Start(ctx context.Context, _ component.Host) error {
 	c.logger.Info("Starting tasker_state connector",
-		zap.Duration("flush_interval", c.cfg.FlushInterval), zap.Duration("settle_window", c.cfg.SettleWindow),
+		zap.Stringer("flush_interval", c.cfg.FlushInterval), zap.Stringer("settle_window", c.cfg.SettleWindow),
 		zap.String("aggregation_temporality", c.cfg.AggregationTemporality))
 	c.ticker = c.clock.NewTicker(c.cfg.FlushInterval)
 	c.done, c.stopped = make(chan struct{}), make(chan struct{})

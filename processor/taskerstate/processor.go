@@ -111,8 +111,8 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 
 func (p *stateProcessor) start(context.Context, component.Host) error {
 	p.logger.Info("Starting tasker_state processor",
-		zap.Int("max_entities", p.limits.MaxEntities), zap.Duration("idle_ttl", p.limits.IdleTTL),
-		zap.Duration("finished_grace", p.limits.FinishedGrace))
+		zap.Int("max_entities", p.limits.MaxEntities), zap.Stringer("idle_ttl", p.limits.IdleTTL),
+		zap.Stringer("finished_grace", p.limits.FinishedGrace))
 	return nil
 }
 
