@@ -552,7 +552,7 @@ func compareSpanCounts(traces map[string][]span, truth *sim.Truth) error {
 }
 
 // checkStamps finds every transition the simulator sent in what Jaeger returns, and checks
-// the stamps of tasker-telemetry.md §6 on it. Stamps that depend on arrival order (durations,
+// the stamps of docs/telemetry.md §6 on it. Stamps that depend on arrival order (durations,
 // attempt numbers) are checked only where the ground truth says the processor could know them.
 func checkStamps(t *testing.T, traces map[string][]span, truth *sim.Truth) {
 	byID := map[string]*span{}

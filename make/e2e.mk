@@ -26,7 +26,7 @@ E2E_TIMEOUT ?= 20m
 # rebuild after a change in our components quick.
 build:
 	@ocb=$$(bash scripts/install-ocb.sh) && \
-	  echo "ocb: building $(COLLECTOR) from builder-config.yaml" && \
+	  echo "ocb: building $(COLLECTOR) from builder-config.yaml (2-3 minutes the first time, seconds after)" && \
 	  $$ocb --config builder-config.yaml
 	@echo "built $(COLLECTOR)"
 
@@ -37,17 +37,14 @@ build-gateway:
 	@bash scripts/build-gateway.sh $(GATEWAY) >/dev/null
 	@echo "built $(GATEWAY)"
 
+# scripts/run.sh prints where data comes in and goes, and turns trace export off when no Jaeger
+# listens (TASKER_TRACE_EXPORT=auto|on|off).
 run: build
-	@echo "otelcol-tasker on otelcol-config.yaml:"
-	@echo "  OTLP in         grpc $${TASKER_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}, http $${TASKER_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
-	@echo "  traces out      OTLP gRPC to Jaeger at $${TASKER_JAEGER_OTLP_ENDPOINT:-127.0.0.1:14317} (start one with: make demo, or deploy/jaeger.yaml)"
-	@echo "  metrics out     http://$${TASKER_PROMETHEUS_ENDPOINT:-127.0.0.1:8889}/metrics (tasker_* series, OpenMetrics with exemplars)"
-	@echo "  health          http://$${TASKER_HEALTH_ENDPOINT:-127.0.0.1:13133}/   own metrics http://$${TASKER_TELEMETRY_HOST:-127.0.0.1}:$${TASKER_TELEMETRY_PORT:-8888}/metrics"
-	@echo "  send test data  go run ./cmd/taskersim --speed 5 --duration 1m"
-	exec ./$(COLLECTOR) --config otelcol-config.yaml
+	@exec bash scripts/run.sh
 
 taskersim:
-	$(GO) build -o $(DIST_DIR)/taskersim ./cmd/taskersim
+	@echo "building $(DIST_DIR)/taskersim, the Tasker simulator (log: $(CACHE)/logs/build-taskersim.log)"
+	@source scripts/quiet.sh && quiet "$(CACHE)/logs/build-taskersim.log" $(GO) build -o $(DIST_DIR)/taskersim ./cmd/taskersim
 
 demo: build taskersim
 	@bash scripts/demo.sh

@@ -5,8 +5,9 @@
 #
 # Environment: DEMO_DURATION (how long the simulator starts tasks, default 10m), DEMO_RATE
 # (tasks per second, default 1), DEMO_SPEED (simulated seconds per second, default 2),
-# DEMO_SHAPE (spans|events|mix, default mix), DEMO_PROMETHEUS_PORT (default 19090), and the
-# collector's TASKER_* variables of otelcol-config.yaml.
+# DEMO_SHAPE (spans|events|mix, default mix), DEMO_FATES (the simulator's --fates, default: a
+# failing step in 3 tasks of 100), DEMO_PROMETHEUS_PORT (default 19090), and the collector's
+# TASKER_* variables of otelcol-config.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,12 @@ sim=./_build/taskersim
 [ -x "$sim" ] || { echo "demo: $sim is missing; run make demo (it builds it)" >&2; exit 1; }
 jaeger=$(bash scripts/build-jaeger.sh)
 prometheus=$(bash scripts/install-prometheus.sh)
+# Few failing steps: the simulator's default deck fails a step in 4 tasks of 10, which puts the
+# error share of most handlers over TaskerStepErrorRateHigh's 25% within minutes. With this deck
+# a step fails in 3 tasks of 100 (in one of them for good, so that task.failed traces exist),
+# besides the 5% of attempts the simulator fails and retries: each handler stays under 25%
+# (checked over eight seeds in 5-minute windows, as the rule reads them, and by a demo run).
+fates=${DEMO_FATES:-normal=96,flaky=2,cancel=1,fail_error=1}
 
 prom_port=${DEMO_PROMETHEUS_PORT:-19090}
 export TASKER_SETTLE_WINDOW=${TASKER_SETTLE_WINDOW:-10s}
@@ -79,6 +86,7 @@ scrape_configs:
       - targets: ['$telemetry_ep']
 EOF
 
+echo "demo: starting Jaeger, otelcol-tasker and Prometheus on loopback"
 start jaeger "$jaeger" --config deploy/jaeger.yaml
 start collector "$collector" --config otelcol-config.yaml
 start prometheus "$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
@@ -88,17 +96,29 @@ wait_http collector "http://$health_ep/"
 wait_http prometheus "http://127.0.0.1:$prom_port/-/ready"
 
 start taskersim "$sim" --endpoint "$otlp_ep" --rate "${DEMO_RATE:-1}" --speed "${DEMO_SPEED:-2}" \
-  --duration "${DEMO_DURATION:-10m}" --shape "${DEMO_SHAPE:-mix}" --truth "$work/truth.json"
+  --duration "${DEMO_DURATION:-10m}" --shape "${DEMO_SHAPE:-mix}" --fates "$fates" --truth "$work/truth.json"
+
+# The links of the banner, checked against the servers just started (Debian's Prometheus 2.42
+# serves its pages under /classic/; /rules and /alerts are 404 there).
+prom=http://127.0.0.1:$prom_port
+links=("$prom/classic/graph" "$prom/classic/rules" "$prom/classic/alerts" "$prom/classic/targets"
+  "http://$jaeger_ui/api/v3/services" "http://$metrics_ep/metrics")
+for url in "${links[@]}"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+  [ "$code" = 200 ] || echo "demo: warning: $url answers HTTP $code, not 200" >&2
+done
 
 cat <<EOF
 
 otelcol-tasker demo is running (logs and the simulator's ground truth in $work)
 
   Tasker simulator  -> OTLP $otlp_ep -> otelcol-tasker (tasker_state processor + connector)
-  Jaeger UI/API     http://$jaeger_ui   (UI assets are not bundled; the API answers, e.g.
-                    http://$jaeger_ui/api/v3/services)
-  Prometheus        http://127.0.0.1:$prom_port/graph   (deploy/prometheus/rules.yaml loaded:
-                    http://127.0.0.1:$prom_port/rules, /alerts)
+  Prometheus        $prom/classic/graph
+                    rules (deploy/prometheus/rules.yaml)  $prom/classic/rules
+                    alerts                                $prom/classic/alerts
+                    scrape targets                        $prom/classic/targets
+  Jaeger API        http://$jaeger_ui/api/v3/services   (a Go-built Jaeger has no UI assets;
+                    its API answers)
   collector metrics http://$metrics_ep/metrics
 
 Metrics appear once transitions have settled (TASKER_SETTLE_WINDOW=$TASKER_SETTLE_WINDOW) and been
@@ -112,6 +132,13 @@ flushed (every $TASKER_FLUSH_INTERVAL). Queries to try in Prometheus:
 
 Traces with a given event, through Jaeger's API:
   curl -s 'http://$jaeger_ui/api/traces?service=tasker-orchestration&limit=5&tags=%7B%22tasker.event.name%22%3A%22task.failed%22%7D'
+
+What the alerts show: the simulator injects faults on purpose (a failing step in 3 tasks of
+100 and 5% of attempts retried, an invalid transition in 1 task of 10, duplicates, late
+spans), all under the alerts' thresholds, so every alert stays inactive while it runs
+(TaskerStateCollectorDown may be pending for a few seconds, until Prometheus' first scrape).
+Once the simulator has stopped (after ${DEMO_DURATION:-10m}), TaskerStateTelemetryStopped fires
+15 minutes later: no transition arrives any more, which is what it watches for.
 
 Press Ctrl-C to stop.
 EOF

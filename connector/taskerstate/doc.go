@@ -1,5 +1,5 @@
 // Package taskerstate is the tasker_state connector: it derives Tasker's task and step
-// state-machine metrics (shared/spec/tasker-telemetry.md §7) from the state transitions in
+// state-machine metrics (docs/telemetry.md §7) from the state transitions in
 // traces, through its own entity log (§5), so that its values are exact whatever the
 // arrival order.
 //

@@ -1,7 +1,7 @@
 package taskerstate
 
 // A randomized property test of the connector against an independent reference written from
-// the contract (shared/spec/tasker-telemetry.md) alone: the state tables of §1–§2, the event
+// the contract (docs/telemetry.md) alone: the state tables of §1–§2, the event
 // names of §3, the input shapes and look-up rules of §4, the entity log of §5 and the metrics
 // of §7. Nothing here uses the connector's, internal/statelog's or internal/tasker's logic.
 //

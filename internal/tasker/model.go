@@ -1,6 +1,6 @@
 // Package tasker is the one home of Tasker's state-machine model: the states of tasks and
 // workflow steps, which moves are valid, and the event name of each move. Everything here is
-// data that reads like shared/spec/tasker-telemetry.md §1–§3; the components only look it up.
+// data that reads like docs/telemetry.md §1–§3; the components only look it up.
 package tasker
 
 import "strings"

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// The tables in this file are written from shared/spec/tasker-telemetry.md §1–§3, not from
-// model.go: the tests check the code against the spec text, never against its own tables.
+// The tables in this file are written from docs/telemetry.md §1–§3, not from model.go: the
+// tests check the code against the contract's text, never against its own tables.
 
 // taskStates is §1's state table: state string → terminal.
 var taskStates = map[string]bool{

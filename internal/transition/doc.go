@@ -1,5 +1,5 @@
-// Package transition finds Tasker's state transitions in traces (shared/spec/tasker-telemetry.md
-// §4): spans whose attributes carry from_state/to_state, and span events that do. Both
+// Package transition finds Tasker's state transitions in traces (docs/telemetry.md §4):
+// spans whose attributes carry from_state/to_state, and span events that do. Both
 // components use it, so the rules of where each value is looked up, and which values are
 // accepted, live only here.
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 )
 
-// Expectations below come from shared/spec/tasker-telemetry.md §4.
+// Expectations below come from docs/telemetry.md §4.
 
 // base is the tests' origin of time: the timestamps of spanSpec and evSpec are offsets in
 // nanoseconds from it, and 0 stays 0 (unset). testNow is the collector's clock.

@@ -1,7 +1,7 @@
 package taskerstate
 
-// A randomized property test of the §6 stamp contract, written from the spec
-// (/work/shared/spec/tasker-telemetry.md) alone: Tasker-shaped workloads (§1, §2 walks, both
+// A randomized property test of the §6 stamp contract, written from the contract
+// (docs/telemetry.md) alone: Tasker-shaped workloads (§1, §2 walks, both
 // §4 input shapes, teaching spans, duplicates, messy state strings, malformed carriers) are
 // delivered in order on one clock, and the stamps on every carrier are compared with an
 // independent reference (its own §1–§3 tables, §4 look-up and §5 derivations). §6: "When spans

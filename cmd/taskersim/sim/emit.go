@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -15,7 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Tasker's event names for transitions carried as span events (tasker-telemetry.md §4).
+// Tasker's event names for transitions carried as span events (docs/telemetry.md §4).
 const (
 	StepEventName = "Step state transition"
 	TaskEventName = "Task state transition"
@@ -56,6 +57,18 @@ type EmitOptions struct {
 	Start time.Time
 	// BatchTimeout is the SDK batch span processor's export interval.
 	BatchTimeout time.Duration
+	// Progress, when set, is kept up to date while Emit runs, for a caller that reports it.
+	Progress *Progress
+}
+
+// Progress counts what Emit has handed to the SDK so far. Other goroutines may read it while
+// Emit runs.
+type Progress struct {
+	SpansSent atomic.Int64
+	// TasksStarted counts the tasks with at least one span sent; TasksFinished those with
+	// every span sent.
+	TasksStarted  atomic.Int64
+	TasksFinished atomic.Int64
 }
 
 // Stats say what Emit sent.
@@ -121,6 +134,14 @@ func Emit(ctx context.Context, p *Plan, eo EmitOptions) (Stats, error) {
 
 	var stats Stats
 	var err error
+	if eo.Progress == nil {
+		eo.Progress = &Progress{}
+	}
+	unsent := map[*Task]int{} // spans of each task not yet sent
+	started := map[*Task]bool{}
+	for _, sp := range p.Spans {
+		unsent[sp.task]++
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 loop:
@@ -145,6 +166,14 @@ loop:
 		}
 		sendSpan(svc.tracer, sp, base)
 		stats.Spans++
+		eo.Progress.SpansSent.Add(1)
+		if !started[sp.task] {
+			started[sp.task] = true
+			eo.Progress.TasksStarted.Add(1)
+		}
+		if unsent[sp.task]--; unsent[sp.task] == 0 {
+			eo.Progress.TasksFinished.Add(1)
+		}
 	}
 	// Flush and stop every provider, even after a cancellation, with a bounded wait.
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -3,7 +3,7 @@
 // uses (transition spans, `Step state transition` / `Task state transition` span events, or a
 // mix), and computes the ground truth of what the tasker_state connector must derive from them.
 //
-// The model in this file is written from shared/spec/tasker-telemetry.md §1–§3 on purpose and
+// The model in this file is written from docs/telemetry.md §1–§3 on purpose and
 // does not import the project's internal/ packages: the ground truth must be independent of the
 // code under test.
 package sim

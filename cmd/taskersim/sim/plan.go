@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,7 +21,7 @@ const (
 	ServiceWorker        = "tasker-worker"
 )
 
-// Shapes of transitions in the telemetry (tasker-telemetry.md §4).
+// Shapes of transitions in the telemetry (docs/telemetry.md §4).
 const (
 	ShapeSpans  = "spans"
 	ShapeEvents = "events"
@@ -60,6 +63,9 @@ type Options struct {
 	// its steps, when it reaches its turn of inFlightStops, which cover every non-terminal
 	// state of both machines.
 	InFlightRate float64
+	// FateDeck is the deck of fates dealt to the tasks, reshuffled each time it runs out (see
+	// ParseFates); nil deals the default deck of DefaultFates.
+	FateDeck []string
 }
 
 // DefaultOptions are the CLI's defaults.
@@ -232,6 +238,40 @@ const (
 
 var fateDeck = []string{FateNormal, FateNormal, FateNormal, FateNormal, FateFlaky, FateFlaky, FateNormal, FateCancel, FateFailError, FateFailResolve}
 
+// DefaultFates is the default deck, written as ParseFates reads it.
+const DefaultFates = "normal=5,flaky=2,cancel=1,fail_error=1,fail_resolve=1"
+
+var fateNames = []string{FateNormal, FateFlaky, FateCancel, FateFailError, FateFailResolve}
+
+// ParseFates reads a deck of fates written as fate=count pairs separated by commas, e.g.
+// DefaultFates. A fate left out is not dealt.
+func ParseFates(s string) ([]string, error) {
+	var deck []string
+	seen := map[string]bool{}
+	for _, pair := range strings.Split(s, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(count)
+		switch {
+		case !ok || err != nil:
+			return nil, fmt.Errorf("%q is not fate=count (e.g. %s)", pair, DefaultFates)
+		case !slices.Contains(fateNames, name):
+			return nil, fmt.Errorf("unknown fate %q (fates: %s)", name, strings.Join(fateNames, ", "))
+		case seen[name]:
+			return nil, fmt.Errorf("fate %s given twice", name)
+		case n < 0:
+			return nil, fmt.Errorf("fate %s: count %d is negative", name, n)
+		}
+		seen[name] = true
+		for range n {
+			deck = append(deck, name)
+		}
+	}
+	if len(deck) == 0 {
+		return nil, fmt.Errorf("the deck %q deals no fate", s)
+	}
+	return deck, nil
+}
+
 // randomFailure is the chance that any other attempt fails (and is retried).
 const randomFailure = 0.05
 
@@ -311,7 +351,19 @@ func NewPlan(opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("in-flight rate must be between 0 and 1, got %v", opts.InFlightRate)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 1
+		return nil, fmt.Errorf("workers must be at least 1, got %d", opts.Workers)
+	}
+	if opts.FateDeck != nil && len(opts.FateDeck) == 0 {
+		return nil, fmt.Errorf("the fate deck is empty")
+	}
+	for _, f := range opts.FateDeck {
+		if !slices.Contains(fateNames, f) {
+			return nil, fmt.Errorf("unknown fate %q in the deck", f)
+		}
+	}
+	deal := fateDeck
+	if opts.FateDeck != nil {
+		deal = opts.FateDeck
 	}
 	p := &planner{opts: opts, r: rand.New(rand.NewPCG(opts.Seed, 0x7a5c3e5)), plan: &Plan{Opts: opts}}
 	var deck []string
@@ -326,7 +378,7 @@ func NewPlan(opts Options) (*Plan, error) {
 			p.simulateInFlight(i, at, stop)
 		} else {
 			if len(deck) == 0 {
-				deck = append([]string(nil), fateDeck...)
+				deck = append([]string(nil), deal...)
 				p.r.Shuffle(len(deck), func(a, b int) { deck[a], deck[b] = deck[b], deck[a] })
 			}
 			fate := deck[0]

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 )
@@ -180,5 +181,47 @@ func TestEventNameTable(t *testing.T) {
 	}
 	if Valid(KindTask, "complete", "error") || !Valid(KindTask, "blocked_by_failures", "error") || !Valid(KindStep, "complete", "resolved_manually") || Valid(KindStep, "enqueued", "enqueued_for_orchestration") {
 		t.Error("validity table disagrees with the spec")
+	}
+}
+
+func TestParseFates(t *testing.T) {
+	deck, err := ParseFates(DefaultFates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(d []string) map[string]int {
+		m := map[string]int{}
+		for _, f := range d {
+			m[f]++
+		}
+		return m
+	}
+	if got, want := count(deck), count(fateDeck); !maps.Equal(got, want) {
+		t.Errorf("DefaultFates deals %v, the default deck is %v", got, want)
+	}
+	for _, bad := range []string{"", "normal", "normal=x", "normal=-1", "normal=1,normal=2", "doomed=1", "normal=0"} {
+		if _, err := ParseFates(bad); err == nil {
+			t.Errorf("ParseFates(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFateDeckIsDealt(t *testing.T) {
+	o := testOptions(5)
+	o.FateDeck = []string{FateCancel, FateNormal, FateNormal}
+	p, err := NewPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, task := range p.Tasks {
+		n[task.Fate]++
+	}
+	if want := map[string]int{FateCancel: o.Tasks / 3, FateNormal: 2 * o.Tasks / 3}; !maps.Equal(n, want) {
+		t.Errorf("fates dealt %v, want %v", n, want)
+	}
+	o.FateDeck = []string{}
+	if _, err := NewPlan(o); err == nil {
+		t.Error("an empty deck was accepted")
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Prometheus names of the metrics of tasker-telemetry.md §7, as the collector's prometheus
+// Prometheus names of the metrics of docs/telemetry.md §7, as the collector's prometheus
 // exporter spells them with its default naming.
 const (
 	MetricTaskTransitions    = "tasker_task_state_transitions_total"
