@@ -18,7 +18,7 @@ import (
 )
 
 // Every expected value below is worked out by hand from the fixed timestamps, following
-// shared/spec/tasker-telemetry.md §5–§7. Times are microsecond offsets from t0.
+// docs/telemetry.md §5–§7. Times are microsecond offsets from t0.
 
 const t0 = int64(1_700_000_000) * 1e9 // ns
 

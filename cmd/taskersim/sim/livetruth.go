@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Prometheus names of the metrics of tasker-telemetry.md §7 "Live state" and "Step outcomes
+// Prometheus names of the metrics of docs/telemetry.md §7 "Live state" and "Step outcomes
 // across retries".
 const (
 	MetricTaskInState        = "tasker_task_in_state"
