@@ -14,7 +14,9 @@
 #                             compare two builds in one run (REF_AFTER defaults to the working tree)
 #   ROUNDS=3 WARMUP=5s DURATION=10s SENDERS=4   (WARMUP and DURATION in seconds)
 #   TASKS=600 LIVE=0.2 SEED=1  the load's pool: tasks per pass, share that never finishes
-#   PIPELINES="bare processor connector both span_metrics"
+#   PIPELINES="bare processor connector both shared span_metrics"
+#                             both: the two components, each with its own entity log; shared:
+#                             the two on one log, the tasker_state extension's (otelcol-config.yaml)
 #   GCTRACE=1                 run the collectors with GODEBUG=gctrace=1 and report the live heap
 #   PROFILE=1                 save a CPU profile of each counted window and a heap profile at its
 #                             end (pprof extension; DURATION in whole seconds)
@@ -27,7 +29,7 @@ SENDERS=${SENDERS:-4}
 TASKS=${TASKS:-600}
 LIVE=${LIVE:-0.2}
 SEED=${SEED:-1}
-PIPELINES=${PIPELINES:-bare processor connector both span_metrics}
+PIPELINES=${PIPELINES:-bare processor connector both shared span_metrics}
 GCTRACE=${GCTRACE:-0}
 PROFILE=${PROFILE:-0}
 STOP_TIMEOUT=${STOP_TIMEOUT:-60}
@@ -60,7 +62,7 @@ trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
 for p in $PIPELINES; do
-	case $p in bare | processor | connector | both | span_metrics) ;; *) die "unknown pipeline '$p' in PIPELINES (want bare, processor, connector, both, span_metrics)" ;; esac
+	case $p in bare | processor | connector | both | shared | span_metrics) ;; *) die "unknown pipeline '$p' in PIPELINES (want bare, processor, connector, both, shared, span_metrics)" ;; esac
 done
 case " $PIPELINES " in *" bare "*) ;; *) die "PIPELINES must include bare: every share is taken against it" ;; esac
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, got '$ROUNDS'"
@@ -143,6 +145,15 @@ build_variant() { # label src sha -> prints the binary's path
 		extensions:
 		  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.1
 	EOF
+	# The tasker_state extension (one entity log for both components) exists from the commit
+	# that brought it; older commits run the shared pipeline not at all.
+	if [ -d "$src/extension/taskerstate" ]; then
+		cat >>"$dir/builder-config.yaml" <<-EOF
+			  - gomod: github.com/tasker-systems/otelcol-tasker v0.0.0
+			    import: github.com/tasker-systems/otelcol-tasker/extension/taskerstate
+			    path: $src
+		EOF
+	fi
 	say "building $label with ocb (log: $log)"
 	if ! "$ocb" --config "$dir/builder-config.yaml" >"$log" 2>&1; then
 		tail -n 30 "$log" >&2
@@ -180,10 +191,12 @@ write_config() { # pipeline
 		processors:
 		  batch: {}
 		  tasker_state: {}
+		  SHARED_PROCESSOR
 		exporters:
 		  debug: {}
 		connectors:
 		  tasker_state: {}
+		  SHARED_CONNECTOR
 		  # configured for the job tasker_state does (the same as bench/connectors_bench_test.go)
 		  span_metrics:
 		    dimensions: [{name: namespace}, {name: from_state}, {name: to_state}]
@@ -192,16 +205,28 @@ write_config() { # pipeline
 		    series_expiration: 10m
 		    metrics_flush_interval: 15s
 	EOF
-	if [ "$PROFILE" = 1 ]; then
-		cat >>"$f" <<-'EOF'
-			extensions:
-			  pprof:
-			    endpoint: 127.0.0.1:${env:BENCH_PPROF_PORT}
-			service:
-			  extensions: [pprof]
-		EOF
+	# Only the shared pipeline declares the components on the extension's log, which builds
+	# from before it do not know.
+	if [ "$p" = shared ]; then
+		sed -i 's/SHARED_PROCESSOR/tasker_state\/shared: {entity_log: tasker_state}/; s/SHARED_CONNECTOR/tasker_state\/shared: {entity_log: tasker_state}/' "$f"
 	else
-		echo "service:" >>"$f"
+		sed -i '/SHARED_PROCESSOR\|SHARED_CONNECTOR/d' "$f"
+	fi
+	local exts=()
+	if [ "$PROFILE" = 1 ] || [ "$p" = shared ]; then
+		echo "extensions:" >>"$f"
+	fi
+	if [ "$PROFILE" = 1 ]; then
+		printf '  pprof:\n    endpoint: 127.0.0.1:${env:BENCH_PPROF_PORT}\n' >>"$f"
+		exts+=(pprof)
+	fi
+	if [ "$p" = shared ]; then
+		printf '  tasker_state: {}\n' >>"$f"
+		exts+=(tasker_state)
+	fi
+	echo "service:" >>"$f"
+	if [ "${#exts[@]}" -gt 0 ]; then
+		echo "  extensions: [$(IFS=,; echo "${exts[*]}")]" >>"$f"
 	fi
 	cat >>"$f" <<-'EOF'
 		  telemetry:
@@ -243,6 +268,15 @@ write_config() { # pipeline
 		      exporters: [debug, tasker_state]
 		    metrics:
 		      receivers: [tasker_state]
+		      exporters: [debug]
+	EOF
+	shared) cat >>"$f" <<-'EOF' ;;
+		    traces:
+		      receivers: [otlp]
+		      processors: [tasker_state/shared, batch]
+		      exporters: [debug, tasker_state/shared]
+		    metrics:
+		      receivers: [tasker_state/shared]
 		      exporters: [debug]
 	EOF
 	esac
@@ -378,6 +412,11 @@ for round in $(seq "$ROUNDS"); do
 	for p in $PIPELINES; do
 		case $p in
 		bare | span_metrics) run_one "$round" "$p" 0 ;;
+		shared) for vi in "${!variants[@]}"; do
+			# a build from before the tasker_state extension has no shared pipeline
+			IFS='|' read -r _ src _ <<<"${variants[$vi]}"
+			[ ! -d "$src/extension/taskerstate" ] || run_one "$round" "$p" "$vi"
+		done ;;
 		*) for vi in "${!variants[@]}"; do run_one "$round" "$p" "$vi"; done ;;
 		esac
 	done
