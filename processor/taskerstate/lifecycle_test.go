@@ -126,6 +126,7 @@ var steps = map[string]struct{ task, handler string }{
 	// outcome_test.go
 	"r1": {"task-o", "retry_me"}, "r2": {"task-o", "give_up"}, "r3": {"task-o", "skipped"},
 	"r4": {"task-o", "fixed_by_hand"}, "r5": {"task-o", "last_second"}, "r6": {"task-o", "late_failure"},
+	"r7": {"task-o", "completed_at_the_end"},
 }
 
 var namespaces = map[string]string{"task-a": "payments", "task-b": "inventory", "task-c": "inventory", "task-o": "ops"}
