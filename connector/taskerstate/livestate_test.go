@@ -138,7 +138,9 @@ const (
 //	  TS  events  …, enqueuing_steps→steps_in_process 4000             steps_in_process since 4000
 //	  TR  spans   inProcess, steps_in_process→evaluating_results 5000  evaluating_results since 5000
 //	  TD  events  …, initializing→waiting_for_dependencies 2500        waiting_for_dependencies since 2500
-//	  TW  spans   inProcess, steps_in_process→waiting_for_retry 6000   waiting_for_retry since 6000
+//	  TW  spans   inProcess, steps_in_process→waiting_for_retry 6000, then (its way back,
+//	              waiting_for_retry→enqueuing_steps→steps_in_process, lost) steps_in_process→
+//	              waiting_for_retry 8500: into the state again, not from it  waiting_for_retry since 8500
 //	  TB  events  inProcess, →blocked_by_failures 7000, blocked_by_failures→blocked_by_failures
 //	              9000 (a staleness sweep re-marks it: a self-move)    blocked_by_failures since 7000
 //	  TC  spans   inProcess, →evaluating_results 2800, →complete 3000; complete→pending 9000
@@ -201,7 +203,8 @@ func liveBatches() []ptrace.Traces {
 		b.taskSpans(s, 3, "TE", "payments", created, lsTr{"pending", "initializing", 500, 0}, lsTr{"initializing", "enqueuing_steps", 3000, 0})
 		b.taskSpans(s, 4, "TL", "payments", created, lsTr{"pending", "in_progress", 1500, 0})
 		b.taskSpans(s, 6, "TR", "payments", inProcess(lsTr{"steps_in_process", "evaluating_results", 5000, 0})...)
-		b.taskSpans(s, 8, "TW", "payments", inProcess(lsTr{"steps_in_process", "waiting_for_retry", 6000, 0})...)
+		b.taskSpans(s, 8, "TW", "payments", inProcess(lsTr{"steps_in_process", "waiting_for_retry", 6000, 0},
+			lsTr{"steps_in_process", "waiting_for_retry", 8500, 0})...)
 		b.taskSpans(s, 10, "TC", "payments", inProcess(lsTr{"steps_in_process", "evaluating_results", 2800, 0},
 			lsTr{"evaluating_results", "complete", 3000, 0})...)
 		b.taskSpans(s, 13, "TF", "reports", inProcess(lsTr{"steps_in_process", "blocked_by_failures", 20000, 0},
@@ -487,7 +490,7 @@ func liveExpected() liveExpect {
 	e.live(orch, "task", "payments", "steps_in_process", 2, 1500)         // TL (legacy in_progress, 1500) and TS (4000)
 	e.live(orch, "task", "payments", "evaluating_results", 1, 5000)       // TR
 	e.live(orch, "task", "payments", "waiting_for_dependencies", 1, 2500) // TD
-	e.live(orch, "task", "payments", "waiting_for_retry", 1, 6000)        // TW
+	e.live(orch, "task", "payments", "waiting_for_retry", 1, 8500)        // TW: since its second entry
 	e.live(orch, "task", "payments", "blocked_by_failures", 1, 7000)      // TB: the self-move at 9000 does not restart it
 	e.live(orch, "task", "reports", "pending", 1, 1200)                   // TQ
 	// Steps of TS (live: TS is). Not live: s-done (complete; its invalid complete→pending
