@@ -813,3 +813,69 @@ func TestLiveGaugesUnderCardinalityLimit(t *testing.T) {
 		assert.LessOrEqual(t, n, cfg.CardinalityLimit, m)
 	}
 }
+
+// TestLiveStateFollowsCausalOrder: an entity's current state is that of its latest
+// transition in the order §5 restores. The worker's clock is 20 ms behind the
+// orchestration's: its claim of SK (enqueued→in_progress, 980 ms) is stamped before the
+// orchestration's pending→enqueued (1000 ms) it follows. In telemetry time the log is
+// none→pending (900, o), the claim (980, w), pending→enqueued (1000, o): the claim does not
+// chain onto none→pending, and pending→enqueued, from another service less than
+// max_clock_skew (1 s) later, does: it moves up (§5). So the claim is SK's latest transition:
+// SK is in in_progress, on the worker's resource, since 980 ms (the entering transition's own
+// telemetry time). Read in raw time order, its latest would be pending→enqueued: enqueued, on
+// the orchestration.
+func TestLiveStateFollowsCausalOrder(t *testing.T) {
+	h := newHarness(t, testConfig())
+	b := newTraces()
+	o := b.resource(orch, "o1")
+	b.taskSpans(o, 9, "TK", "skew", inProcess()...)
+	stepEvents(b.orchSpan(o, 9, "TK"), "SK", "TK", lsTr{"none", "pending", 900, 0}, lsTr{"pending", "enqueued", 1000, 0})
+	w := b.resource(worker, "w1")
+	stepEvents(b.workerSpan(w, 9, "TK", "skew", "SK", "h"), "SK", "TK", lsTr{"enqueued", "in_progress", 980, 0})
+	h.consume(b.td)
+	want := liveExpect{}
+	want.live(orch, "task", "skew", "steps_in_process", 1, 300)
+	want.live(worker, "step", "skew", "in_progress", 1, 980)
+	assertView(t, want, liveView(t, h.ticks(3)), "45 s")
+}
+
+// TestLiveStateTerminalSurvivesLogOverflow: having reached a terminal state is final (§7:
+// "later moves out of a terminal state (invalid) do not make it live again"), also when the
+// transition into it has left an overflowing log (§5: it drops its oldest settled
+// transitions, keeping its start and any open claim). With logs of 4 transitions:
+//
+//	TK: none→pending 0, pending→initializing 100, initializing→complete 200, complete→pending
+//	    300 (invalid); then pending→initializing 400, initializing→enqueuing_steps 500,
+//	    enqueuing_steps→steps_in_process 600 push its complete out. Not live.
+//	SK (a step of TL, live in steps_in_process since 300): none→pending 1000,
+//	    pending→in_progress 1100, in_progress→complete 1200, complete→pending 1300 (invalid);
+//	    then pending→in_progress 1400, in_progress→error 1500, error→pending 1600. Not live;
+//	    its outcome was decided once, by its complete: 1200 − 1000 = 0.2 s (bound 0.25, idx 5),
+//	    1 claim before it.
+func TestLiveStateTerminalSurvivesLogOverflow(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxTransitionsPerEntity = 4
+	h := newHarness(t, cfg)
+	b := newTraces()
+	o := b.resource(orch, "o1")
+	b.taskSpans(o, 9, "TK", "cap", lsTr{"none", "pending", 0, 0}, lsTr{"pending", "initializing", 100, 0},
+		lsTr{"initializing", "complete", 200, 0}, lsTr{"complete", "pending", 300, 0})
+	b.taskSpans(o, 9, "TL", "cap", inProcess()...)
+	stepEvents(b.orchSpan(o, 9, "TL"), "SK", "TL", lsTr{"none", "pending", 1000, 0}, lsTr{"pending", "in_progress", 1100, 0},
+		lsTr{"in_progress", "complete", 1200, 0}, lsTr{"complete", "pending", 1300, 0})
+	h.consume(b.td) // settles at 30 s
+	h.ticks(2)
+	b = newTraces()
+	o = b.resource(orch, "o1")
+	b.taskSpans(o, 9, "TK", "cap", lsTr{"pending", "initializing", 400, 0},
+		lsTr{"initializing", "enqueuing_steps", 500, 0}, lsTr{"enqueuing_steps", "steps_in_process", 600, 0})
+	stepEvents(b.orchSpan(o, 9, "TL"), "SK", "TL", lsTr{"pending", "in_progress", 1400, 0}, lsTr{"in_progress", "error", 1500, 0},
+		lsTr{"error", "pending", 1600, 0})
+	h.consume(b.td) // at 30 s, settles at 60 s
+	want := liveExpect{}
+	want.live(orch, "task", "cap", "steps_in_process", 1, 300) // TL
+	attrs := "handler_name=unknown,namespace=cap,outcome=complete"
+	want[orch+"|tasker.step.completion_duration|"+attrs] = histView(1, 0.2, buckets(5))
+	want[orch+"|tasker.step.attempt_count|"+attrs] = histView(1, 1, countBuckets(1))
+	assertView(t, want, liveView(t, h.ticks(3)), "75 s")
+}

@@ -183,3 +183,36 @@ func TestStepOutcomeStamps(t *testing.T) {
 		}
 	}
 }
+
+// TestStepOutcomeStampedOnceDespiteLogOverflow: a step's outcome is decided once (§7), also
+// when the transition that decided it has left an overflowing log (§5: it drops its oldest
+// transitions, keeping its start and any open claim). With logs of 4 transitions, r1
+// completes at 30 ms (0.020 s after its creation, 1 claim); an invalid complete→pending
+// follows, then a claim, an error, a retry and a second complete at 80 ms, by which time the
+// first complete has left the log. Only the first complete carries the outcome.
+func TestStepOutcomeStampedOnceDespiteLogOverflow(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Limits.MaxTransitionsPerEntity = 4
+	sink := new(consumertest.TracesSink)
+	p := newTestProcessor(t, cfg, clockwork.NewFakeClock(), sink)
+	rows := []row{
+		{entity: "r1", from: "none", to: "pending", at: 10 * ms},
+		{entity: "r1", from: "pending", to: "in_progress", at: 20 * ms, worker: true},
+		{entity: "r1", from: "in_progress", to: "complete", at: 30 * ms, decided: true, stepDur: 0.020, attempts: 1},
+		{entity: "r1", from: "complete", to: "pending", at: 40 * ms},
+		{entity: "r1", from: "pending", to: "in_progress", at: 50 * ms, worker: true},
+		{entity: "r1", from: "in_progress", to: "error", at: 60 * ms, worker: true},
+		{entity: "r1", from: "error", to: "pending", at: 70 * ms},
+		{entity: "r1", from: "pending", to: "complete", at: 80 * ms},
+	}
+	for _, r := range rows {
+		td := ptrace.NewTraces()
+		eventsShape(td, []row{r})
+		require.NoError(t, p.ConsumeTraces(context.Background(), td))
+	}
+	got := carriers(t, sink.AllTraces())
+	for _, r := range rows {
+		require.Lenf(t, got[r.key()], 1, r.key())
+		assert.Equalf(t, r.wantOutcome(false), outcomeStamps(got[r.key()][0]), r.key())
+	}
+}
