@@ -15,6 +15,10 @@ package taskerstate
 // spans re-sent) within the settle window, shuts the connector down and compares every
 // series of the final flush with the reference.
 //
+// The live state and the step outcomes (§7 "Live state", "Step outcomes across retries") are
+// derived by the reference from the same ground truth (propLiveReference); what is compared
+// for them is said there.
+//
 // Deliberately outside the property (the brief, or an ambiguity of the contract): clock
 // skew (one clock; a lost transition is only generated where §5's skew repair cannot
 // apply), late transitions, eviction and cardinality limits, a task's legacy in_progress →
@@ -253,7 +257,8 @@ func propTaskWalk(r *rand.Rand) [][2]string {
 		case "waiting_for_retry":
 			next = propPick(r, "enqueuing_steps", 90, "cancelled", 5, "error", 5)
 		case "blocked_by_failures":
-			next = propPick(r, "error", 40, "resolved_manually", 40, "cancelled", 20)
+			// A staleness sweep re-marks a blocked task: a move to itself (valid, §1).
+			next = propPick(r, "error", 40, "resolved_manually", 40, "cancelled", 20, "blocked_by_failures", 15)
 		default:
 			panic(cur)
 		}
@@ -816,7 +821,12 @@ type propSeries struct {
 	count   uint64
 	sum     float64
 	buckets []uint64
+	bounds  []float64 // a histogram's bounds
 	contrib []string
+	// gauge: an in_state count (value) or, with oldest, an oldest_in_state_since (since, unix
+	// seconds).
+	gauge, oldest bool
+	since         float64
 }
 
 type propExpect map[string]*propSeries
@@ -842,28 +852,51 @@ func (e propExpect) count(svc, metric string, attrs map[string]string, why strin
 }
 
 func (e propExpect) observe(svc, metric string, attrs map[string]string, ms int64, why string) {
+	e.observeIn(svc, metric, attrs, float64(ms)/1000, propBounds, fmt.Sprintf("%s = %.3fs", why, float64(ms)/1000))
+}
+
+func (e propExpect) observeIn(svc, metric string, attrs map[string]string, v float64, bounds []float64, why string) {
 	k := propKey(svc, metric, attrs)
 	s := e[k]
 	if s == nil {
-		s = &propSeries{hist: true, buckets: make([]uint64, len(propBounds)+1)}
+		s = &propSeries{hist: true, buckets: make([]uint64, len(bounds)+1), bounds: bounds}
 		e[k] = s
 	}
-	v := float64(ms) / 1000
 	s.count++
 	s.sum += v
-	i := sort.SearchFloat64s(propBounds, v) // the first bound >= v: bounds are inclusive
+	i := sort.SearchFloat64s(bounds, v) // the first bound >= v: bounds are inclusive
 	s.buckets[i]++
-	s.contrib = append(s.contrib, fmt.Sprintf("%s = %.3fs", why, v))
+	s.contrib = append(s.contrib, why)
+}
+
+// nsOf is the namespace a task's metrics carry: its own once some span teaches it.
+func (w *propWorkload) nsOf(task *propTask) string {
+	if task.ns != "" && w.nsLearned[task.id] {
+		return task.ns
+	}
+	return "unknown"
+}
+
+// stepNS is the namespace of a step's metrics: its task's, if some carrier of the step names
+// the task.
+func (w *propWorkload) stepNS(st *propStep) string {
+	if !w.stepLinked[st.id] {
+		return "unknown"
+	}
+	return w.nsOf(st.task)
+}
+
+// stepHandler is the handler of a step's metrics, once some span of the step names it.
+func (w *propWorkload) stepHandler(st *propStep) string {
+	if w.handlerLearned[st.id] {
+		return st.expectHandler()
+	}
+	return "unknown"
 }
 
 func propReference(w *propWorkload) propExpect {
 	e := propExpect{}
-	nsOf := func(task *propTask) string {
-		if task.ns != "" && w.nsLearned[task.id] {
-			return task.ns
-		}
-		return "unknown"
-	}
+	nsOf := w.nsOf
 	// common: the transition counters, the invalid counter, the times in states.
 	common := func(kind, ns string, log []*propTr) {
 		for i, tr := range log {
@@ -915,15 +948,9 @@ func propReference(w *propWorkload) propExpect {
 		}
 		for _, st := range task.steps {
 			log := propEmitted(st.trs)
-			ns := ns
-			if !w.stepLinked[st.id] {
-				ns = "unknown"
-			}
+			ns := w.stepNS(st)
 			common("step", ns, log)
-			handler := "unknown"
-			if w.handlerLearned[st.id] {
-				handler = st.expectHandler()
-			}
+			handler := w.stepHandler(st)
 			var open *propTr
 			var openOrdinal, claims int64
 			for _, tr := range log {
@@ -944,7 +971,166 @@ func propReference(w *propWorkload) propExpect {
 			}
 		}
 	}
+	propLiveReference(w, e)
 	return e
+}
+
+// ---- the reference: live state and step outcomes (§7) -------------------------------------
+//
+// Readings of §7 where it leaves room (the simulator's ground truth, cmd/taskersim, reads it
+// the same way):
+//   - live: no transition into a terminal state of its machine anywhere in its log (a step's
+//     error is not terminal); a step also stops being live once its task's log has a terminal
+//     transition, if the step is linked to its task (some carrier of the step names it);
+//   - its state: the to-state (canonical) of its latest transition; it entered it at the
+//     earliest of the trailing run of transitions into that state in which all but the first
+//     are moves from the state to itself; its series is on its latest transition's service;
+//   - a step's outcome: at the earlier of its first transition into complete, cancelled or
+//     resolved_manually (outcome that state) and its task's earliest terminal transition if
+//     the step is then in error (its latest transition at or before it, a tie counting as
+//     before; outcome error); completion_duration from its none→ transition (else its
+//     earliest) to the deciding one (for error, that latest transition into error);
+//     attempt_count: the claims up to the deciding transition, or the latest claim's attempt
+//     attribute.
+//
+// What is compared (propCompare): the two histograms like the others (summed over the
+// flushes in delta mode; attempt_count's buckets are fixed, also when the durations are
+// exponential). An error outcome is compared summed over services: whether a gave-up fact
+// belongs to the step's error transition's service or to its task's terminal one, §7 does not
+// say. The gauges: the run ends with a shutdown, which settles everything and flushes, so the
+// final flush shows the live state once every transition has settled: each live series of the
+// reference with its value (not summed in delta mode: a gauge has no temporality), and no
+// other series but stale points (flagged as having no recorded value) of series that were
+// live at the earlier flush and are not any more.
+
+var propCountBounds = []float64{0, 1, 2, 3, 4, 5, 10}
+
+var propDecisive = map[string]bool{"complete": true, "cancelled": true, "resolved_manually": true}
+
+// propSince is the unix time in seconds of ms after t0.
+func propSince(ms int64) float64 { return float64(t0.Unix()) + float64(ms)/1000 }
+
+// propCurrent: an entity's state, the transition that entered it, and whether it is live on
+// its own (no terminal transition in its log).
+func propCurrent(kind string, log []*propTr) (string, *propTr, bool) {
+	terminal := propStepTerminal
+	if kind == "task" {
+		terminal = propTaskTerminal
+	}
+	if len(log) == 0 {
+		return "", nil, false
+	}
+	for _, tr := range log {
+		if terminal[propCanon(kind, tr.to)] {
+			return "", nil, false
+		}
+	}
+	state := propCanon(kind, log[len(log)-1].to)
+	i := len(log) - 1
+	for i > 0 && propCanon(kind, log[i].from) == state && propCanon(kind, log[i-1].to) == state {
+		i--
+	}
+	return state, log[i], true
+}
+
+func (e propExpect) live(kind, ns, state string, last, entered *propTr, why string) {
+	attrs := map[string]string{"namespace": ns, "state": state}
+	k := propKey(last.svc, "tasker."+kind+".in_state", attrs)
+	if e[k] == nil {
+		e[k] = &propSeries{gauge: true}
+	}
+	e[k].value++
+	e[k].contrib = append(e[k].contrib, why)
+	k = propKey(last.svc, "tasker."+kind+".oldest_in_state_since", attrs)
+	since := propSince(entered.ms)
+	if s := e[k]; s == nil || since < s.since {
+		e[k] = &propSeries{gauge: true, oldest: true, since: since, contrib: []string{why}}
+	}
+}
+
+func propLiveReference(w *propWorkload, e propExpect) {
+	for _, task := range w.tasks {
+		tlog := propEmitted(task.trs)
+		if state, entered, ok := propCurrent("task", tlog); ok {
+			e.live("task", w.nsOf(task), state, tlog[len(tlog)-1], entered, fmt.Sprintf("%s in %s since [%s]", task.id, state, entered))
+		}
+		var end *propTr // the task's earliest terminal transition
+		for _, tr := range tlog {
+			if propTaskTerminal[propCanon("task", tr.to)] {
+				end = tr
+				break
+			}
+		}
+		for _, st := range task.steps {
+			log := propEmitted(st.trs)
+			stepEnd := end
+			if !w.stepLinked[st.id] {
+				stepEnd = nil // its task is never known
+			}
+			if state, entered, ok := propCurrent("step", log); ok && stepEnd == nil {
+				e.live("step", w.stepNS(st), state, log[len(log)-1], entered, fmt.Sprintf("%s in %s since [%s]", st.id, state, entered))
+			}
+			by, outcome := propDecide(log, stepEnd)
+			if by == nil {
+				continue
+			}
+			start := log[0]
+			for _, tr := range log {
+				if propNorm(tr.from) == "none" {
+					start = tr
+					break
+				}
+			}
+			var claims, attempts int64
+			for _, tr := range log {
+				if propCanon("step", tr.to) == "in_progress" {
+					claims++
+					attempts = claims
+					if tr.effAttempt > 0 {
+						attempts = tr.effAttempt
+					}
+				}
+				if tr == by {
+					break
+				}
+			}
+			attrs := map[string]string{"namespace": w.stepNS(st), "handler_name": w.stepHandler(st), "outcome": outcome}
+			why := fmt.Sprintf("%s from [%s] to [%s]", st.id, start, by)
+			if outcome == "error" {
+				why += fmt.Sprintf(", in error when [%s]", stepEnd)
+			}
+			e.observe(by.svc, "tasker.step.completion_duration", attrs, by.ms-start.ms, why)
+			e.observeIn(by.svc, "tasker.step.attempt_count", attrs, float64(attempts), propCountBounds,
+				fmt.Sprintf("%s: %d attempts", why, attempts))
+		}
+	}
+}
+
+// propDecide: the transition of a step's log that decides its outcome, given its task's
+// earliest terminal transition (nil: none known), and the outcome; nil if undecided.
+func propDecide(log []*propTr, end *propTr) (*propTr, string) {
+	var first *propTr
+	for _, tr := range log {
+		if propDecisive[propCanon("step", tr.to)] {
+			first = tr
+			break
+		}
+	}
+	if end != nil && (first == nil || first.ms > end.ms) {
+		var last *propTr // the step's latest transition at or before its task's end
+		for _, tr := range log {
+			if tr.ms <= end.ms {
+				last = tr
+			}
+		}
+		if last != nil && propCanon("step", last.to) == "error" {
+			return last, "error"
+		}
+	}
+	if first == nil {
+		return nil, ""
+	}
+	return first, propCanon("step", first.to)
 }
 
 func (w *propWorkload) describe() string {
@@ -965,14 +1151,72 @@ func (w *propWorkload) describe() string {
 	return b.String()
 }
 
+// propMetrics are the metrics compared whose flushes add up in delta mode; propGauges those
+// compared as the final flush shows them.
 var propMetrics = map[string]bool{
 	"tasker.task.state_transitions": true, "tasker.task.state_duration": true, "tasker.task.completion_duration": true,
 	"tasker.step.state_transitions": true, "tasker.step.attempts": true, "tasker.step.state_duration": true,
-	"tasker.transitions.invalid": true,
+	"tasker.transitions.invalid": true, "tasker.step.completion_duration": true, "tasker.step.attempt_count": true,
+}
+
+var propGauges = map[string]bool{
+	"tasker.task.in_state": true, "tasker.step.in_state": true,
+	"tasker.task.oldest_in_state_since": true, "tasker.step.oldest_in_state_since": true,
+}
+
+// propAnyService: an error outcome's series, with the service left out (see
+// propLiveReference).
+func propAnyService(k string) string {
+	parts := strings.SplitN(k, "|", 3)
+	if (parts[1] == "tasker.step.completion_duration" || parts[1] == "tasker.step.attempt_count") &&
+		strings.Contains(parts[2], "outcome=error") {
+		return "*|" + parts[1] + "|" + parts[2]
+	}
+	return k
+}
+
+// propMergeServices merges the series that propAnyService maps to one key.
+func propMergeServices(want propExpect, got map[string]point) (propExpect, map[string]point) {
+	w2 := propExpect{}
+	for k, s := range want {
+		k2 := propAnyService(k)
+		if o, ok := w2[k2]; ok {
+			c := *o
+			c.count += s.count
+			c.sum += s.sum
+			c.buckets = append([]uint64(nil), o.buckets...)
+			for i := range c.buckets {
+				c.buckets[i] += s.buckets[i]
+			}
+			c.contrib = append(append([]string(nil), o.contrib...), s.contrib...)
+			w2[k2] = &c
+		} else {
+			w2[k2] = s
+		}
+	}
+	g2 := map[string]point{}
+	for k, p := range got {
+		k2 := propAnyService(k)
+		if o, ok := g2[k2]; ok {
+			o.count += p.count
+			o.sum += p.sum
+			o.buckets = append([]uint64(nil), o.buckets...)
+			for i := range o.buckets {
+				if i < len(p.buckets) {
+					o.buckets[i] += p.buckets[i]
+				}
+			}
+			g2[k2] = o
+		} else {
+			g2[k2] = p
+		}
+	}
+	return w2, g2
 }
 
 // propCompare returns the differences between the reference and the connector's points.
 func propCompare(want propExpect, got map[string]point, exponential bool) []string {
+	want, got = propMergeServices(want, got)
 	var diffs []string
 	keys := map[string]bool{}
 	for k := range want {
@@ -988,7 +1232,7 @@ func propCompare(want propExpect, got map[string]point, exponential bool) []stri
 	sort.Strings(sorted)
 	for _, k := range sorted {
 		metric := strings.Split(k, "|")[1]
-		if !propMetrics[metric] {
+		if !propMetrics[metric] && !propGauges[metric] {
 			continue
 		}
 		ws, wok := want[k]
@@ -998,14 +1242,26 @@ func propCompare(want propExpect, got map[string]point, exponential bool) []stri
 			why = "\n        from: " + strings.Join(ws.contrib, "\n              ")
 		}
 		switch {
+		case !wok && gok && gp.kind == pmetric.MetricTypeGauge && gp.stale:
+			// A series that was live at an earlier flush and is no longer: it ends.
 		case !gok:
 			diffs = append(diffs, fmt.Sprintf("MISSING %s: want %s%s", k, ws.show(), why))
 		case !wok:
 			diffs = append(diffs, fmt.Sprintf("EXTRA   %s: got %s", k, propShowPoint(gp)))
+		case ws.gauge:
+			ok := gp.kind == pmetric.MetricTypeGauge && !gp.stale
+			if ws.oldest {
+				ok = ok && gp.value == 0 && math.Abs(gp.gauge-ws.since) < 1e-6
+			} else {
+				ok = ok && gp.gauge == 0 && gp.value == ws.value
+			}
+			if !ok {
+				diffs = append(diffs, fmt.Sprintf("DIFFER  %s: want %s, got %s%s", k, ws.show(), propShowPoint(gp), why))
+			}
 		case ws.hist:
 			explicitOK := gp.kind == pmetric.MetricTypeHistogram && fmt.Sprint(gp.buckets) == fmt.Sprint(ws.buckets) &&
-				fmt.Sprint(gp.bounds) == fmt.Sprint(propBounds)
-			if exponential {
+				fmt.Sprint(gp.bounds) == fmt.Sprint(ws.bounds)
+			if exponential && fmt.Sprint(ws.bounds) == fmt.Sprint(propBounds) {
 				explicitOK = gp.kind == pmetric.MetricTypeExponentialHistogram
 			}
 			if !explicitOK || gp.count != ws.count || math.Abs(gp.sum-ws.sum) > 1e-6*math.Max(1, ws.sum) {
@@ -1021,6 +1277,12 @@ func propCompare(want propExpect, got map[string]point, exponential bool) []stri
 }
 
 func (s *propSeries) show() string {
+	switch {
+	case s.oldest:
+		return fmt.Sprintf("since=%.3f", s.since)
+	case s.gauge:
+		return fmt.Sprintf("n=%d", s.value)
+	}
 	if s.hist {
 		return fmt.Sprintf("count=%d sum=%.3f buckets=%v", s.count, s.sum, s.buckets)
 	}
@@ -1028,8 +1290,11 @@ func (s *propSeries) show() string {
 }
 
 func propShowPoint(p point) string {
-	if p.kind == pmetric.MetricTypeSum {
+	switch p.kind {
+	case pmetric.MetricTypeSum:
 		return fmt.Sprint(p.value)
+	case pmetric.MetricTypeGauge:
+		return fmt.Sprintf("n=%d since=%.3f stale=%v", p.value, p.gauge, p.stale)
 	}
 	return fmt.Sprintf("count=%d sum=%.3f buckets=%v", p.count, p.sum, p.buckets)
 }
@@ -1076,6 +1341,11 @@ func propRun(t *testing.T, w *propWorkload) map[string]point {
 		return final
 	}
 	total := map[string]point{}
+	for k, p := range final {
+		if propGauges[strings.Split(k, "|")[1]] {
+			total[k] = p // a gauge has no temporality: the final flush's value
+		}
+	}
 	all := []map[string]point{final}
 	for _, md := range flushes {
 		all = append(all, flatten(t, md))
@@ -1083,7 +1353,7 @@ func propRun(t *testing.T, w *propWorkload) map[string]point {
 	for _, pts := range all {
 		for k, p := range pts {
 			if !propMetrics[strings.Split(k, "|")[1]] {
-				continue // the reference covers these metrics only (gauges are not summed)
+				continue // the reference covers these metrics only; gauges are not summed
 			}
 			require.Equal(t, pmetric.AggregationTemporalityDelta, p.temp, k)
 			acc, ok := total[k]
@@ -1107,11 +1377,16 @@ func propRun(t *testing.T, w *propWorkload) map[string]point {
 // TestPropertyMetricsMatchReference: for many seeds, every series of the final flush equals
 // the reference's account of the ground truth, whatever the arrival order.
 func TestPropertyMetricsMatchReference(t *testing.T) {
-	failed := 0
+	failed, stale := 0, 0
 	for seed := uint64(1); seed <= propSeeds; seed++ {
 		w := propGenerate(seed)
 		want := propReference(w)
 		got := propRun(t, w)
+		for _, p := range got {
+			if p.stale {
+				stale++
+			}
+		}
 		diffs := propCompare(want, got, w.exponential)
 		if len(diffs) == 0 {
 			continue
@@ -1127,6 +1402,9 @@ func TestPropertyMetricsMatchReference(t *testing.T) {
 		t.Errorf("seed %d: %d series differ from the reference:\n  %s\nworkload:\n%s", seed, len(diffs),
 			strings.Join(diffs, "\n  "), w.describe())
 	}
+	// Series live at the flush before the shutdown and no longer at it end with a stale point.
+	assert.Positive(t, stale, "no gauge series ended in any run")
+	t.Logf("stale gauge points in the final flushes: %d", stale)
 }
 
 // TestPropertyGeneratorCoverage keeps the generator honest: across the seeds it produces every
@@ -1154,6 +1432,27 @@ func TestPropertyGeneratorCoverage(t *testing.T) {
 			if strings.Contains(k, "event_name=task.started") {
 				seen["legacy in_progress"]++
 			}
+			if s.gauge && !s.oldest && s.value > 1 {
+				seen["a gauge series with several live entities"]++
+			}
+			if s.gauge && strings.HasPrefix(k, worker+"|") {
+				seen["a live step on the worker's resource"]++
+			}
+			if metric == "tasker.step.in_state" && strings.HasSuffix(k, "state=error") {
+				seen["a live step in error"]++
+			}
+			if metric == "tasker.step.attempt_count" {
+				for i, n := range s.buckets {
+					if n > 0 && i < len(propCountBounds) {
+						seen[fmt.Sprintf("attempt_count %g", propCountBounds[i])]++
+					}
+				}
+				for _, o := range []string{"complete", "cancelled", "resolved_manually", "error"} {
+					if strings.Contains(k, "outcome="+o) {
+						seen["outcome "+o]++
+					}
+				}
+			}
 		}
 		for name, on := range map[string]bool{"transition_time start": w.startTime, "delta": w.delta, "exponential": w.exponential} {
 			if on {
@@ -1174,9 +1473,41 @@ func TestPropertyGeneratorCoverage(t *testing.T) {
 					seen["dropped task transition"]++
 				}
 			}
+			tlog := propEmitted(task.trs)
+			var end *propTr
+			for i, tr := range tlog {
+				if propTaskTerminal[propCanon("task", tr.to)] && end == nil {
+					end = tr
+				}
+				if end != nil && tr.ms > end.ms && !propTaskTerminal[propCanon("task", tr.to)] {
+					seen["a move out of a terminal task state"]++
+				}
+				if i > 0 && propCanon("task", tr.from) == propCanon("task", tr.to) && propCanon("task", tlog[i-1].to) == propCanon("task", tr.to) {
+					seen["a task's move to itself"]++
+				}
+			}
 			for _, st := range task.steps {
 				if !w.stepLinked[st.id] {
 					seen["step never linked to its task"]++
+				}
+				slog := propEmitted(st.trs)
+				if _, _, live := propCurrent("step", slog); live && end != nil && w.stepLinked[st.id] {
+					seen["a step not live only because its task ended"]++
+				}
+				if by, outcome := propDecide(slog, end); by != nil && outcome == "error" && w.stepLinked[st.id] {
+					seen["a step that gave up"]++
+					if by.ms == end.ms {
+						seen["gave up at the time of its task's end"]++
+					}
+				}
+				for _, tr := range slog {
+					if end != nil && tr.ms > end.ms {
+						seen["a step transition after its task ended"]++
+						break
+					}
+				}
+				if len(slog) > 0 && propNorm(slog[0].from) != "none" {
+					seen["a step log without its creation"]++
 				}
 				if st.handlerClass != "" && w.handlerLearned[st.id] {
 					seen["handler_name over step_name"]++
@@ -1209,7 +1540,13 @@ func TestPropertyGeneratorCoverage(t *testing.T) {
 		"namespace only on a bare span", "dropped task transition", "dropped step transition",
 		"attempt attribute differs from claim count", "transition_time start", "delta", "exponential",
 		"task without task transitions", "task log without its creation", "step never linked to its task",
-		"handler_name over step_name", "abandoned attempt"} {
+		"handler_name over step_name", "abandoned attempt",
+		"tasker.task.in_state", "tasker.step.in_state", "tasker.task.oldest_in_state_since", "tasker.step.oldest_in_state_since",
+		"tasker.step.completion_duration", "tasker.step.attempt_count", "a gauge series with several live entities",
+		"a live step on the worker's resource", "a live step in error", "attempt_count 0", "attempt_count 1", "attempt_count 2",
+		"attempt_count 3", "outcome complete", "outcome cancelled", "outcome resolved_manually", "outcome error",
+		"a move out of a terminal task state", "a task's move to itself", "a step not live only because its task ended",
+		"a step that gave up", "a step transition after its task ended", "a step log without its creation"} {
 		assert.Positive(t, seen[f], "the generator never produced: %s", f)
 	}
 	t.Logf("coverage: %v", seen)

@@ -40,6 +40,17 @@ type row struct {
 	invalid bool
 	ns      string
 	handler string
+
+	// The step's decided outcome (§7 "Step outcomes across retries"), stamped on the
+	// transition that decides it: tasker.step.completion_duration (stepDur, seconds) and
+	// tasker.step.attempt_count (attempts). byTaskEnd: a step in error when its task ended,
+	// known at pass time only if the task's terminal transition was already seen.
+	decided   bool
+	stepDur   float64
+	attempts  int64
+	byTaskEnd bool
+	// attemptAttr, when set, is the claim's attempt_number attribute on its carrier.
+	attemptAttr int64
 }
 
 const ms = time.Millisecond
@@ -61,7 +72,9 @@ var golden = []row{
 	{entity: "a1", from: "enqueued", to: "in_progress", at: 100 * ms, worker: true, event: "step.execution_requested", dur: 0.050, attempt: 1, ns: "payments", handler: "validate_order"},
 	{entity: "a2", from: "enqueued", to: "in_progress", at: 200 * ms, worker: true, event: "step.execution_requested", dur: 0.150, attempt: 1, ns: "payments", handler: "charge_card"},
 	{entity: "a1", from: "in_progress", to: "enqueued_for_orchestration", at: 600 * ms, worker: true, event: "step.enqueued_for_orchestration", dur: 0.500, attempt: 1, ns: "payments", handler: "validate_order"},
-	{entity: "a1", from: "enqueued_for_orchestration", to: "complete", at: 700 * ms, event: "step.completed", dur: 0.100, attempt: 1, ns: "payments", handler: "validate_order"},
+	// a1's outcome: created at 30 ms, first complete at 700 ms: 0.670 s; 1 claim.
+	{entity: "a1", from: "enqueued_for_orchestration", to: "complete", at: 700 * ms, event: "step.completed", dur: 0.100, attempt: 1, ns: "payments", handler: "validate_order",
+		decided: true, stepDur: 0.670, attempts: 1},
 	{entity: "a2", from: "in_progress", to: "enqueued_as_error_for_orchestration", at: 1200 * ms, worker: true, event: "step.enqueued_as_error_for_orchestration", dur: 1.000, attempt: 1, ns: "payments", handler: "charge_card"},
 	{entity: "a2", from: "enqueued_as_error_for_orchestration", to: "waiting_for_retry", at: 1300 * ms, event: "step.retry_requested", dur: 0.100, attempt: 1, ns: "payments", handler: "charge_card"},
 	{entity: "task-a", from: "steps_in_process", to: "evaluating_results", at: 3000 * ms, event: "task.step_results_received", dur: 2.960, ns: "payments"},
@@ -73,9 +86,13 @@ var golden = []row{
 	{entity: "a2", from: "enqueued", to: "in_progress", at: 3400 * ms, worker: true, event: "step.execution_requested", dur: 0.090, attempt: 2, ns: "payments", handler: "charge_card"},
 	{entity: "a3", from: "enqueued", to: "in_progress", at: 3500 * ms, worker: true, event: "step.execution_requested", dur: 0.185, attempt: 1, ns: "payments", handler: "send_receipt"},
 	{entity: "a2", from: "in_progress", to: "enqueued_for_orchestration", at: 4400 * ms, worker: true, event: "step.enqueued_for_orchestration", dur: 1.000, attempt: 2, ns: "payments", handler: "charge_card"},
-	{entity: "a2", from: "enqueued_for_orchestration", to: "complete", at: 4500 * ms, event: "step.completed", dur: 0.100, attempt: 2, ns: "payments", handler: "charge_card"},
+	// a2's outcome across its retry: 30 ms to 4500 ms: 4.470 s; 2 claims (200 ms, 3400 ms).
+	{entity: "a2", from: "enqueued_for_orchestration", to: "complete", at: 4500 * ms, event: "step.completed", dur: 0.100, attempt: 2, ns: "payments", handler: "charge_card",
+		decided: true, stepDur: 4.470, attempts: 2},
 	{entity: "a3", from: "in_progress", to: "enqueued_for_orchestration", at: 7500 * ms, worker: true, event: "step.enqueued_for_orchestration", dur: 4.000, attempt: 1, ns: "payments", handler: "send_receipt"},
-	{entity: "a3", from: "enqueued_for_orchestration", to: "complete", at: 7600 * ms, event: "step.completed", dur: 0.100, attempt: 1, ns: "payments", handler: "send_receipt"},
+	// a3: 30 ms to 7600 ms: 7.570 s; 1 claim.
+	{entity: "a3", from: "enqueued_for_orchestration", to: "complete", at: 7600 * ms, event: "step.completed", dur: 0.100, attempt: 1, ns: "payments", handler: "send_receipt",
+		decided: true, stepDur: 7.570, attempts: 1},
 	{entity: "task-a", from: "steps_in_process", to: "evaluating_results", at: 8000 * ms, event: "task.step_results_received", dur: 4.980, ns: "payments"},
 	// The task's start is its first record (none → pending at 0): 8.005 s end to end.
 	{entity: "task-a", from: "evaluating_results", to: "complete", at: 8005 * ms, event: "task.completed", dur: 0.005, taskDur: 8.005, ns: "payments"},
@@ -88,7 +105,11 @@ var golden = []row{
 	{entity: "b1", from: "pending", to: "enqueued", at: 35 * ms, event: "step.enqueue_requested", dur: 0.010, ns: "inventory", handler: "reserve_stock"},
 	{entity: "b1", from: "enqueued", to: "in_progress", at: 100 * ms, worker: true, event: "step.execution_requested", dur: 0.065, attempt: 1, ns: "inventory", handler: "reserve_stock"},
 	{entity: "b1", from: "in_progress", to: "enqueued_as_error_for_orchestration", at: 1100 * ms, worker: true, event: "step.enqueued_as_error_for_orchestration", dur: 1.000, attempt: 1, ns: "inventory", handler: "reserve_stock"},
-	{entity: "b1", from: "enqueued_as_error_for_orchestration", to: "error", at: 1200 * ms, event: "step.failed", dur: 0.100, attempt: 1, ns: "inventory", handler: "reserve_stock"},
+	// b1 gives up: still in error when task-b first reaches a terminal state (error at
+	// 5530 ms), so its outcome is error, decided by this transition: 25 ms to 1200 ms:
+	// 1.175 s; 1 claim. Known when this passes only if task-b's end was seen (one batch).
+	{entity: "b1", from: "enqueued_as_error_for_orchestration", to: "error", at: 1200 * ms, event: "step.failed", dur: 0.100, attempt: 1, ns: "inventory", handler: "reserve_stock",
+		decided: true, stepDur: 1.175, attempts: 1, byTaskEnd: true},
 	{entity: "task-b", from: "steps_in_process", to: "blocked_by_failures", at: 5030 * ms, event: "task.blocked_by_failures", dur: 5.000, ns: "inventory"},
 	{entity: "task-b", from: "blocked_by_failures", to: "error", at: 5530 * ms, event: "task.failed", dur: 0.500, taskDur: 5.530, ns: "inventory"},
 
@@ -97,13 +118,20 @@ var golden = []row{
 	{entity: "task-c", from: "initializing", to: "cancelled", at: 1050 * ms, event: "task.cancelled", dur: 1.000, taskDur: 1.050, ns: "inventory"},
 }
 
+// terminalTaskStates are §1's end states.
+var terminalTaskStates = map[string]bool{"complete": true, "error": true, "cancelled": true, "resolved_manually": true}
+
 // steps maps each step to its task and handler.
 var steps = map[string]struct{ task, handler string }{
 	"a1": {"task-a", "validate_order"}, "a2": {"task-a", "charge_card"}, "a3": {"task-a", "send_receipt"},
 	"b1": {"task-b", "reserve_stock"},
+	// outcome_test.go
+	"r1": {"task-o", "retry_me"}, "r2": {"task-o", "give_up"}, "r3": {"task-o", "skipped"},
+	"r4": {"task-o", "fixed_by_hand"}, "r5": {"task-o", "last_second"}, "r6": {"task-o", "late_failure"},
+	"r7": {"task-o", "completed_at_the_end"},
 }
 
-var namespaces = map[string]string{"task-a": "payments", "task-b": "inventory", "task-c": "inventory"}
+var namespaces = map[string]string{"task-a": "payments", "task-b": "inventory", "task-c": "inventory", "task-o": "ops"}
 
 func isTask(entity string) bool { _, step := steps[entity]; return !step }
 
@@ -182,6 +210,9 @@ func spansShape(td ptrace.Traces, rows []row) {
 		} else {
 			a.PutStr("step_uuid", r.entity)
 		}
+		if r.attemptAttr > 0 {
+			a.PutInt("attempt_number", r.attemptAttr)
+		}
 		if r.worker {
 			w := newSpan(resourceSpans(td, true), "worker.step_execution", task, r.at)
 			w.Attributes().PutStr("step_uuid", r.entity)
@@ -240,6 +271,9 @@ func eventsShape(td ptrace.Traces, rows []row) {
 		}
 		a.PutStr("from_state", r.from)
 		a.PutStr("to_state", r.to)
+		if r.attemptAttr > 0 {
+			a.PutInt("attempt_number", r.attemptAttr)
+		}
 	}
 }
 
@@ -319,6 +353,10 @@ func checkStamps(t *testing.T, r row, a pcommon.Map, duplicate bool) {
 	if r.invalid {
 		want["tasker.transition.invalid"] = true
 	}
+	if r.decided {
+		want["tasker.step.completion_duration"] = r.stepDur
+		want["tasker.step.attempt_count"] = r.attempts
+	}
 	if duplicate {
 		want["tasker.transition.duplicate"] = true
 	}
@@ -369,6 +407,7 @@ func TestGoldenLifecycles(t *testing.T) {
 				got := carriers(t, sink.AllTraces())
 				require.Len(t, got, len(golden))
 				workerSeen := map[string]bool{}
+				ended := map[string]bool{} // tasks whose terminal transition has passed
 				for _, r := range golden {
 					// A step's handler is only told by its worker's spans: delivered one
 					// transition at a time, the orchestration's first transitions of a step
@@ -376,6 +415,14 @@ func TestGoldenLifecycles(t *testing.T) {
 					workerSeen[r.entity] = workerSeen[r.entity] || r.worker
 					if delivery != "one batch" && !workerSeen[r.entity] {
 						r.handler = ""
+					}
+					// Delivered one at a time, b1's error passes before task-b's end: its
+					// outcome is not known then, and no later transition of b1 decides it.
+					if delivery != "one batch" && r.byTaskEnd && !ended[taskOf(r.entity)] {
+						r.decided = false
+					}
+					if isTask(r.entity) && terminalTaskStates[r.to] {
+						ended[r.entity] = true
 					}
 					list := got[r.key()]
 					require.Lenf(t, list, 1, r.key())

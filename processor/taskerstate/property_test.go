@@ -28,6 +28,17 @@ package taskerstate
 //     followed by more than the 1 s maximum clock skew, so the §5 skew move never applies.
 //   - The attempt attribute of a claim is looked up like the handler (carrier, then the
 //     enclosing span if it has no step id or the same one, then the resource): §4.
+//   - A step's decided outcome (§7 "Step outcomes across retries") is stamped on the
+//     transition that decides it, as the logs stand when its batch passes: the earlier of the
+//     step's first transition into complete, cancelled or resolved_manually and its task's
+//     earliest terminal transition if the step is then in error (its latest transition at or
+//     before the task's, a tie counting as before); for error, the deciding transition is
+//     that latest one, into error. So a step that gave up is stamped only when its task's end
+//     was already seen (the same batch or an earlier one): delivered in order, only when they
+//     share a batch. Duration from the step's none→ transition (else its earliest);
+//     attempts: the claims up to the deciding transition, or the latest claim's attempt
+//     attribute. A step linked to its task only through an undetermined link (maybeLink)
+//     gets whatever either reading gives as optional.
 
 import (
 	"context"
@@ -374,16 +385,16 @@ func (r *propRef) batch(td ptrace.Traces) map[propPos]propExpect {
 						}
 					}
 					if ns, ok := propStr(res, propNSKeys); ok {
-						r.maybe(r.maybeNS, e.task, ns)
+						r.maybeNSOf(e, ns)
 					}
 					if pos.ev >= 0 {
 						if ns, ok := propStr(s.Events().At(pos.ev).Attributes(), propNSKeys); ok {
-							r.maybe(r.maybeNS, e.task, ns) // learned from an event? not said
+							r.maybeNSOf(e, ns) // learned from an event? not said
 						}
 						sa := s.Attributes()
 						if ns, ok := propStr(sa, propNSKeys); ok {
 							if _, hasTask := propStr(sa, propTaskIDKeys); !hasTask {
-								r.maybe(r.maybeNS, e.task, ns)
+								r.maybeNSOf(e, ns)
 							}
 						}
 						if h, ok := propStr(sa, propHandlerKeys); ok && e.kind == "step" {
@@ -429,6 +440,17 @@ func (r *propRef) batch(td ptrace.Traces) map[propPos]propExpect {
 		out[it.pos] = propExpect{stamps: it.e.stamps, optional: it.e.optional, desc: it.e.desc}
 	}
 	return out
+}
+
+// maybeNSOf: a namespace a transition borrowed, which may or may not be learned: for its
+// task, or for the step itself when its task is not known (nothing says which the processor
+// keeps).
+func (r *propRef) maybeNSOf(e *propEntry, ns string) {
+	if e.task == "" && e.kind == "step" {
+		r.maybe(r.maybeStepNS, e.id, ns)
+		return
+	}
+	r.maybe(r.maybeNS, e.task, ns)
 }
 
 func (r *propRef) maybe(m map[string]string, id, v string) {
@@ -548,6 +570,9 @@ func (r *propRef) stamps(e *propEntry) map[string]any {
 			r.cover["handler optional"]++
 		}
 	}
+	if e.kind == "step" {
+		r.outcomeStamps(e, st)
+	}
 	if !sim.Valid(e.kind, e.fromN, e.toN) {
 		st["tasker.transition.invalid"] = true
 	}
@@ -570,6 +595,118 @@ func (r *propRef) stamps(e *propEntry) map[string]any {
 		r.cover["chain break"]++
 	}
 	return st
+}
+
+// propDecisive: a step's first transition into one of these decides its outcome (§7).
+var propDecisive = map[string]bool{"complete": true, "cancelled": true, "resolved_manually": true}
+
+// taskEnd: the earliest terminal transition in the log of task, nil if none (or no task).
+func (r *propRef) taskEnd(task string) *propEntry {
+	if task == "" {
+		return nil
+	}
+	for _, x := range r.logs["task/"+task] {
+		if propTaskTerminal[x.toN] {
+			return x
+		}
+	}
+	return nil
+}
+
+// propDecide: the transition of a step's log that decides its outcome given its task's end
+// (nil: not ended), and the stamps it carries; nil if the outcome is not decided.
+func propDecide(log []*propEntry, end *propEntry) (*propEntry, map[string]any) {
+	var by *propEntry
+	for _, x := range log {
+		if propDecisive[x.toN] {
+			by = x
+			break
+		}
+	}
+	if end != nil && (by == nil || by.at > end.at) {
+		var last *propEntry // the step's latest transition at or before the task's end
+		for _, x := range log {
+			if x.at <= end.at {
+				last = x
+			}
+		}
+		if last != nil && last.toN == "error" {
+			by = last
+		}
+	}
+	if by == nil {
+		return nil, nil
+	}
+	start := log[0]
+	for _, x := range log {
+		if x.fromN == propNone {
+			start = x
+			break
+		}
+	}
+	var claims, attempts int64
+	for _, x := range log {
+		if x.toN == "in_progress" {
+			claims++
+			attempts = claims
+			if x.attempt != 0 {
+				attempts = x.attempt
+			}
+		}
+		if x == by {
+			break
+		}
+	}
+	return by, map[string]any{
+		"tasker.step.completion_duration": by.at.AsTime().Sub(start.at.AsTime()).Seconds(),
+		"tasker.step.attempt_count":       attempts,
+	}
+}
+
+// outcomeStamps adds to st the outcome stamps e carries, if e decides its step's outcome.
+func (r *propRef) outcomeStamps(e *propEntry, st map[string]any) {
+	log := r.logs["step/"+e.id]
+	by, stamps := propDecide(log, r.taskEnd(r.link[e.id]))
+	if r.link[e.id] == "" && r.maybeLink[e.id] != "" {
+		by2, stamps2 := propDecide(log, r.taskEnd(r.maybeLink[e.id]))
+		if by2 != by {
+			for _, alt := range []struct {
+				by     *propEntry
+				stamps map[string]any
+			}{{by, stamps}, {by2, stamps2}} {
+				if alt.by == e {
+					if e.optional == nil {
+						e.optional = map[string]any{}
+					}
+					for k, v := range alt.stamps {
+						e.optional[k] = v
+					}
+					r.cover["outcome optional"]++
+				}
+			}
+			return
+		}
+	}
+	if by != e {
+		if e.toN == "error" && r.taskEnd(r.link[e.id]) == nil {
+			r.cover["error before its task's end was seen"]++
+		}
+		return
+	}
+	for k, v := range stamps {
+		st[k] = v
+	}
+	outcome := e.toN
+	if !propDecisive[outcome] {
+		outcome = "error (gave up)"
+		if end := r.taskEnd(r.link[e.id]); end != nil && end.at == e.at {
+			r.cover["gave up at the time of its task's end"]++
+		}
+	}
+	r.cover["outcome "+outcome]++
+	if stamps["tasker.step.attempt_count"] == int64(0) {
+		r.cover["outcome with 0 attempts"]++
+	}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,6 +873,7 @@ type propWalk struct {
 	cur       time.Duration
 	last      string // the entity's state, "" none
 	breakNext bool   // the next emitted transition does not chain onto the one before
+	exact     bool   // the next emitted transition is at cur itself, with no gap
 	postBreak bool   // the one after a chain break must be more than the max clock skew later
 	prev      *propUnit
 	prevRes   int
@@ -794,7 +932,12 @@ func (w *propWalk) fromRaw(from string) string {
 func (w *propWalk) moveFrom(from, to string, worker bool, att *propAttempt) {
 	brk := w.breakNext || from != w.last
 	w.breakNext = false
-	at := w.cur + w.gap()
+	at := w.cur
+	if w.exact {
+		w.exact = false
+	} else {
+		at += w.gap()
+	}
 	w.cur = at
 	fr, tr := w.fromRaw(from), w.g.messy(to)
 	shape := w.ti.shape
@@ -1087,7 +1230,16 @@ func (g *propGen) task(ti *propTask, start time.Duration) {
 			w.move("steps_in_process", false)
 		}
 	}
-	if end := g.steps(ti, w.cur); end > w.cur {
+	end := g.steps(ti, w.cur)
+	if end > w.cur && !w.breakNext && g.chance(8) {
+		// The task ends at the very time of its steps' last transition: a step transition at
+		// the same time as the task's end counts as before it (§7).
+		w.cur, w.exact = end, true
+		w.move([]string{"error", "complete", "cancelled"}[r.IntN(3)], false)
+		w.after()
+		return
+	}
+	if end += time.Millisecond; end > w.cur {
 		w.cur = end
 	}
 	for range r.IntN(3) {
@@ -1197,7 +1349,7 @@ func (g *propGen) steps(ti *propTask, at time.Duration) time.Duration {
 			end = w.cur
 		}
 	}
-	return end + time.Millisecond
+	return end
 }
 
 func (g *propGen) stepWalk(w *propWalk) {
@@ -1655,6 +1807,10 @@ func TestPropertyStampsInOrder(t *testing.T) {
 	}
 	t.Logf("carriers with stamps checked: %d; coverage: %v", totalStamped, cover)
 	require.Greater(t, totalStamped, 5000, "the workload must exercise stamping")
+	for _, k := range []string{"outcome complete", "outcome cancelled", "outcome resolved_manually", "outcome error (gave up)",
+		"outcome with 0 attempts", "error before its task's end was seen", "gave up at the time of its task's end"} {
+		require.Positive(t, cover[k], "the workload never produced: %s", k)
+	}
 	if totalDiffs > 0 {
 		t.Errorf("%d differences; by kind: %v\nfirst ones:\n%s", totalDiffs, categories, strings.Join(first, "\n"))
 	}
