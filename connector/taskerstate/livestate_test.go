@@ -702,6 +702,7 @@ func TestLiveGaugesOutliveSeriesExpiry(t *testing.T) {
 func TestLiveEntityEvictedIdle(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.IdleTTL = time.Minute
+	cfg.Limits.FinishedGrace = time.Minute // not longer than idle_ttl
 	h := newHarness(t, cfg)
 	b := newTraces()
 	s := b.resource(orch, "o")

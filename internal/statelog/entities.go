@@ -356,7 +356,9 @@ func (l *Log[P]) compactIDs() {
 }
 
 // dropOldest removes the oldest transition of an entity that is neither its start (a task's
-// as §5 defines it, a step's first record) nor an open claim, and whose facts are derived.
+// as §5 defines it, a step's first record), nor an open claim, nor its first transition into
+// a terminal state (which ends its live state and decides a step's outcome, §7), and whose
+// facts are derived.
 // When every transition is still within its settle window, the entity is settled at once
 // rather than lose a transition's count. It reports whether one was removed.
 func (l *Log[P]) dropOldest(ei uint32, now int64) bool {
@@ -388,6 +390,13 @@ func (l *Log[P]) droppable(ei uint32) uint32 {
 	} else if e.log.head != 0 && l.trs.at(e.log.head).from == tasker.StateNone {
 		start = e.log.head
 	}
+	var end uint32 // its first transition into a terminal state
+	m := tasker.MachineOf(e.kind)
+	for p := e.log.head; p != 0 && end == 0; p = l.trs.at(p).next {
+		if m.Terminal(l.trs.at(p).to) {
+			end = p
+		}
+	}
 	var open uint32 // the step's latest claim whose attempt is not yet counted
 	if e.kind == tasker.KindStep {
 		for p := e.log.tail; p != 0 && open == 0; p = l.trs.at(p).prev {
@@ -397,7 +406,7 @@ func (l *Log[P]) droppable(ei uint32) uint32 {
 		}
 	}
 	for p := e.log.head; p != 0; p = l.trs.at(p).next {
-		if p == start || p == open || l.derive != nil && !l.derive.counted(p) {
+		if p == start || p == open || p == end || l.derive != nil && !l.derive.counted(p) {
 			continue
 		}
 		return p
