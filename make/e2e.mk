@@ -20,7 +20,7 @@ COLLECTOR := $(DIST_DIR)/otelcol-tasker
 GATEWAY := $(DIST_DIR)/otelcol-tasker-gateway
 E2E_TIMEOUT ?= 20m
 
-.PHONY: build build-gateway run demo e2e taskersim check-deploy
+.PHONY: build build-gateway run run-tier2 demo e2e taskersim check-deploy
 
 # ocb regenerates the distribution's sources and compiles them; Go's build cache makes a
 # rebuild after a change in our components quick.
@@ -41,6 +41,12 @@ build-gateway:
 # listens (TASKER_TRACE_EXPORT=auto|on|off).
 run: build
 	@exec bash scripts/run.sh
+
+# One tier-2 instance of the scale-out (deploy/scale-out/tier2.yaml). Its series are kept apart
+# from other instances' by COLLECTOR_INSTANCE_ID, which the configuration cannot check itself.
+run-tier2: build
+	@if [ -z "$${COLLECTOR_INSTANCE_ID:-}" ]; then 	  echo "run-tier2: COLLECTOR_INSTANCE_ID is not set: give each tier-2 instance its own, stable id (a pod name, a StatefulSet ordinal), e.g. COLLECTOR_INSTANCE_ID=tier2-0 make run-tier2" >&2; exit 2; fi
+	exec ./$(COLLECTOR) --config deploy/scale-out/tier2.yaml
 
 taskersim:
 	@echo "building $(DIST_DIR)/taskersim, the Tasker simulator (log: $(CACHE)/logs/build-taskersim.log)"
@@ -66,5 +72,9 @@ check-deploy: build build-gateway
 	  $$promtool test rules deploy/prometheus/rules_test.yaml
 	COLLECTOR_INSTANCE_ID=tier2-0 ./$(COLLECTOR) validate --config deploy/scale-out/tier2.yaml
 	@echo "deploy/scale-out/tier2.yaml: valid"
+	@out=$$(env -u COLLECTOR_INSTANCE_ID $(MAKE) -s --no-print-directory run-tier2 2>&1); rc=$$?; \
+	  if [ $$rc -ne 2 ] || ! grep -q "COLLECTOR_INSTANCE_ID is not set" <<<"$$out"; then \
+	    echo "make run-tier2 without COLLECTOR_INSTANCE_ID must refuse to start, naming it; got rc=$$rc: $$out" >&2; exit 1; fi
+	@echo "make run-tier2 refuses to start without COLLECTOR_INSTANCE_ID"
 	./$(GATEWAY) validate --config deploy/scale-out/gateway.yaml
 	@echo "deploy/scale-out/gateway.yaml: valid"
