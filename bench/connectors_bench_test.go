@@ -24,6 +24,9 @@ import (
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate"
 )
 
+// benchBase is the telemetry time the batches start at.
+var benchBase = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 const (
 	tasksPerBatch = 50
 	stepsPerTask  = 3
@@ -58,7 +61,7 @@ func batch(n int) (ptrace.Traces, int) {
 	rs.Resource().Attributes().PutStr("service.name", "tasker-orchestration")
 	rs.Resource().Attributes().PutStr("service.instance.id", "orch-1")
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
-	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute)
+	base := benchBase.Add(time.Duration(n) * time.Minute)
 	var sid uint64
 	add := func(name string, trace int, ms int64, attrs map[string]any) {
 		s := spans.AppendEmpty()
@@ -116,7 +119,9 @@ func run(b *testing.B, f connector.Factory, cfg component.Config, batchesPerFlus
 	for i := range batches {
 		batches[i], spansPer = batch(i)
 	}
-	clock := clockwork.NewFakeClock()
+	// The collector's clock runs after the telemetry (tasker_state refuses transitions far
+	// ahead of it as implausible).
+	clock := clockwork.NewFakeClockAt(benchBase.Add(time.Hour))
 	ctx := clockwork.AddToContext(context.Background(), clock)
 	sink := &signalSink{ch: make(chan struct{}, 1)}
 	c, err := f.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(f.Type()), cfg, sink)

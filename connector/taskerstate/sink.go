@@ -35,12 +35,12 @@ var (
 func (s *sink) Fingerprint() uint64              { return s.table.Fingerprint() }
 func (s *sink) WriteSnapshot(w *snapshot.Writer) { s.table.WriteSnapshot(w) }
 
-func (s *sink) ReadSnapshot(r *snapshot.Reader, shift int64, resources int) (func(), error) {
+func (s *sink) ReadSnapshot(r *snapshot.Reader, shift int64, resources int) (func(), int, error) {
 	t, err := s.table.ReadSnapshot(r, shift, resources)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return func() { s.table = t }, nil
+	return func() { s.table = t }, t.Len(), nil
 }
 
 // Settling implements engine.Sink: the time series are updated at.

@@ -21,9 +21,9 @@ type Snapshotter interface {
 	WriteSnapshot(w *snapshot.Writer)
 	// ReadSnapshot reads the sink's sections, collector-clock times moved shift ns later
 	// (resources: how many output resources the engine holds), and returns what puts them in
-	// place; the engine calls it once the whole snapshot has been read. Until then the sink
-	// is left as it is.
-	ReadSnapshot(r *snapshot.Reader, shift int64, resources int) (commit func(), err error)
+	// place and how many series they hold; the engine calls commit once the whole snapshot
+	// has been read. Until then the sink is left as it is.
+	ReadSnapshot(r *snapshot.Reader, shift int64, resources int) (commit func(), series int, err error)
 }
 
 const (
@@ -88,7 +88,7 @@ func (e *Engine) Snapshot(buf []byte, flags uint16) []byte {
 // Restored describes what a restore brought back.
 type Restored struct {
 	Header                snapshot.Header
-	Entities, Transitions int
+	Entities, Transitions, Series int
 	// Entered is the count of transitions entered up to the snapshot (for what a crash lost).
 	Entered uint64
 }
@@ -205,7 +205,7 @@ func (e *Engine) restore(r *snapshot.Reader, shift int64) (Restored, error) {
 	}
 	commit := func() {}
 	if s, ok := e.sink.to.(Snapshotter); ok {
-		if commit, err = s.ReadSnapshot(r, shift, len(res.attrs)); err != nil {
+		if commit, out.Series, err = s.ReadSnapshot(r, shift, len(res.attrs)); err != nil {
 			return fail(err)
 		}
 	}

@@ -143,7 +143,7 @@ func (k *Keeper) restore(ctx context.Context) {
 	downtime := time.Duration(max(0, k.clock.Now().UnixNano()-got.Header.Taken))
 	clean := got.Header.Flags&snapshot.Clean != 0
 	k.logger.Info("Restored the tasker_state entity log",
-		zap.Int("entities", got.Entities), zap.Int("transitions", got.Transitions), zap.Int("bytes", len(data)),
+		zap.Int("entities", got.Entities), zap.Int("transitions", got.Transitions), zap.Int("series", got.Series), zap.Int("bytes", len(data)),
 		zap.Stringer("took", time.Since(began).Round(time.Millisecond)), zap.Stringer("downtime", downtime.Round(time.Millisecond)),
 		zap.Bool("clean", clean))
 	k.telemetry.Restored(ctx, OutcomeRestored)

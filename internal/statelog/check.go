@@ -163,6 +163,15 @@ func (l *Log[P]) checkEntity(i uint32, owner []uint32, state []uint8) error {
 	if n != int(e.n) {
 		return fmt.Errorf("%d transitions, it says %d", n, e.n)
 	}
+	var end uint32
+	for p := e.log.head; p != 0 && end == 0; p = l.trs.at(p).next {
+		if m.Terminal(l.trs.at(p).to) {
+			end = p
+		}
+	}
+	if end != e.end {
+		return errors.New("its first terminal transition is not the one it says")
+	}
 	ne := uint32(len(state))
 	if e.task != 0 {
 		if e.kind != tasker.KindStep || e.task >= ne || state[e.task] == 0 || l.ents.at(e.task).kind != tasker.KindTask {
@@ -193,7 +202,7 @@ func (d *deriving[P]) check(l *Log[P], ne uint32) error {
 			}
 			continue
 		}
-		if !validBool(&de.queued) || !validBool(&de.completionDone) || !validBool(&de.outcomeDone) {
+		if !validBool(&de.queued) || !validBool(&de.completionDone) || !validBool(&de.outcomeDone) || !validBool(&de.endDone) {
 			return fmt.Errorf("entity %d: a flag out of range", i)
 		}
 		if de.queued {

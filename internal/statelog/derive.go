@@ -33,9 +33,10 @@ type dentity struct {
 	corr      idRef // its correlation id
 	uncounted uint16
 	queued    bool
-	// completionDone: a task's completion was derived; outcomeDone: a step's outcome.
-	completionDone, outcomeDone bool
-	live                        liveState
+	// completionDone: a task's completion was derived; outcomeDone: a step's outcome;
+	// endDone: a task's end has settled and been carried to its steps.
+	completionDone, outcomeDone, endDone bool
+	live                                 liveState
 }
 
 type deriving[P any] struct {
@@ -362,7 +363,9 @@ func (d *deriving[P]) deriveCompletion(l *Log[P], ei uint32, ord []uint32) {
 func (d *deriving[P]) settledState(l *Log[P], ei uint32, ord []uint32, n int, now int64, force bool) {
 	if l.ents.at(ei).kind == tasker.KindStep {
 		d.decideOutcome(l, ei, ord, n)
-	} else if end := l.taskEnd(ei); end != 0 && d.counted(end) {
+	} else if end := l.taskEnd(ei); end != 0 && d.counted(end) && !d.ents.at(ei).endDone {
+		// Once: a step whose transitions settle later sees the task's end in its own derive.
+		d.ents.at(ei).endDone = true
 		// The task's end decides its steps: those in error gave up, and none is live any more.
 		for s := l.ents.at(ei).steps.head; s != 0; s = l.ents.at(s).sib.next {
 			sord := l.order(s, 1)

@@ -401,13 +401,7 @@ func (l *Log[P]) droppable(ei uint32) uint32 {
 	} else if e.log.head != 0 && l.trs.at(e.log.head).from == tasker.StateNone {
 		start = e.log.head
 	}
-	var end uint32 // its first transition into a terminal state
-	m := tasker.MachineOf(e.kind)
-	for p := e.log.head; p != 0 && end == 0; p = l.trs.at(p).next {
-		if m.Terminal(l.trs.at(p).to) {
-			end = p
-		}
-	}
+	end := e.end    // its first transition into a terminal state
 	var open uint32 // the step's latest claim whose attempt is not yet counted
 	if e.kind == tasker.KindStep {
 		for p := e.log.tail; p != 0 && open == 0; p = l.trs.at(p).prev {

@@ -159,6 +159,9 @@ func (l *Log[P]) Add(t *transition.Transition, data P) (Ref, Status) {
 	// Where the transition goes is looked for again: making room may have dropped one.
 	e.log.insertAfter(l.placeFor(ei, tm), p, l.trLink)
 	e.n++
+	if tasker.MachineOf(e.kind).Terminal(x.to) && (e.end == 0 || tm < l.trs.at(e.end).time) {
+		e.end = p
+	}
 	if l.stamp != nil {
 		*l.stamp.read.at(p) = 0
 	}

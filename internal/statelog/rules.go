@@ -136,12 +136,7 @@ func (l *Log[P]) taskEnd(ti uint32) uint32 {
 	if ti == 0 {
 		return 0
 	}
-	for p := l.ents.at(ti).log.head; p != 0; p = l.trs.at(p).next {
-		if tasker.TaskMachine.Terminal(l.trs.at(p).to) {
-			return p
-		}
-	}
-	return 0
+	return l.ents.at(ti).end
 }
 
 // stepDecision is a step's decided outcome (§7 Step outcomes across retries).

@@ -36,7 +36,7 @@ const (
 func (l *Log[P]) Fingerprint() uint64 {
 	h := fnv.New64a()
 	var p P
-	fmt.Fprintf(h, "statelog/1 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
+	fmt.Fprintf(h, "statelog/2 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
 		pageSize, unsafe.Sizeof(entity{}), unsafe.Sizeof(entry{}), unsafe.Sizeof(dentity{}), unsafe.Sizeof(settling{}),
 		unsafe.Sizeof(p), p, l.stamp != nil, l.derive != nil)
 	return h.Sum64()

@@ -39,9 +39,12 @@ type entity struct {
 	// ns and handler are learned (name ids): the first value seen, never overwritten.
 	ns, handler uint32
 	gen         uint32 // incremented each time the position is freed, so stale Refs fail
-	lastSeen    int64  // collector clock, ns
-	finishedAt  int64
-	age         link
+	// end is its earliest transition into a terminal state in telemetry time (0: none): it
+	// ends its live state, a task's end decides its steps' outcomes, and a full log keeps it.
+	end        uint32
+	lastSeen   int64 // collector clock, ns
+	finishedAt int64
+	age        link
 }
 
 // Ref points at a transition in a log; it stays valid while its entity is tracked.

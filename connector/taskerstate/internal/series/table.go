@@ -241,6 +241,9 @@ func (t *Table) Expire(now int64) {
 	}
 }
 
+// Len returns the number of series held.
+func (t *Table) Len() int { return len(t.series) }
+
 // Each calls fn for every series, in no particular order.
 func (t *Table) Each(fn func(*Series)) {
 	for _, s := range t.series {
