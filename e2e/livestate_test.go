@@ -67,10 +67,11 @@ func diffsError(diffs []string) error {
 		return nil
 	}
 	sort.Strings(diffs)
-	if len(diffs) > 40 {
-		diffs = append(diffs[:40], fmt.Sprintf("... and %d more", len(diffs)-40))
+	n := len(diffs)
+	if n > 40 {
+		diffs = append(diffs[:40], fmt.Sprintf("... and %d more", n-40))
 	}
-	return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
+	return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", n, strings.Join(diffs, "\n  "))
 }
 
 // diffHistogram compares a histogram's count and sum per series, summed by its §7
