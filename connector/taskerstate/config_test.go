@@ -71,6 +71,7 @@ func TestConfigFull(t *testing.T) {
 				MaxEntities: 1000, MaxMemory: 96 << 20, MaxTransitionsPerEntity: 64, IdleTTL: 3 * time.Hour, FinishedGrace: 10 * time.Minute,
 				MaxDuration: 240 * time.Hour, Values: values,
 			},
+			CheckpointInterval: 30 * time.Second,
 		},
 		DeriveConfig: engine.DeriveConfig{
 			SettleWindow:          45 * time.Second,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -16,6 +17,7 @@ import (
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/points"
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/engine"
+	"github.com/tasker-systems/otelcol-tasker/internal/persist"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 )
 
@@ -23,6 +25,7 @@ const scopeName = "github.com/tasker-systems/otelcol-tasker/connector/taskerstat
 
 // taskerState is the tasker_state connector.
 type taskerState struct {
+	id        component.ID
 	logger    *zap.Logger
 	cfg       *Config
 	next      consumer.Metrics
@@ -33,6 +36,8 @@ type taskerState struct {
 	// processor upstream feeds: the connector then reads no spans itself.
 	engine *engine.Engine
 	shared bool
+	// keeper keeps the connector's own log and series in storage (storage set).
+	keeper *persist.Keeper
 	// sink holds the series; the engine's lock guards it, since the engine's log hands it
 	// the facts.
 	sink  *sink
@@ -50,12 +55,12 @@ type taskerState struct {
 	onFlush func()
 }
 
-func newTaskerState(set component.TelemetrySettings, logger *zap.Logger, cfg *Config, clock clockwork.Clock, next consumer.Metrics) (*taskerState, error) {
-	tel, err := newTelemetry(set)
+func newTaskerState(set connector.Settings, cfg *Config, clock clockwork.Clock, next consumer.Metrics) (*taskerState, error) {
+	tel, err := newTelemetry(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	c := &taskerState{logger: logger, cfg: cfg, next: next, clock: clock, telemetry: tel}
+	c := &taskerState{id: set.ID, logger: set.Logger, cfg: cfg, next: next, clock: clock, telemetry: tel}
 	c.sink = &sink{table: series.New(cfg.seriesConfig(), pcommon.NewTimestampFromTime(clock.Now())), exemplars: cfg.Exemplars.Enabled}
 	if cfg.EntityLog == nil {
 		c.attach(engine.New(engine.NewConfig(&cfg.LogConfig, &cfg.DeriveConfig), engine.Deriving, clock))
@@ -95,6 +100,16 @@ func (c *taskerState) Start(ctx context.Context, host component.Host) error {
 			zap.Stringer("flush_interval", c.cfg.FlushInterval), zap.Stringer("settle_window", c.cfg.SettleWindow),
 			zap.String("aggregation_temporality", c.cfg.AggregationTemporality),
 			zap.Int("max_entities", c.cfg.Limits.MaxEntities), zap.Stringer("max_memory", c.cfg.Limits.MaxMemory))
+		if id := c.cfg.Storage; id != nil {
+			tb := c.telemetry.tb
+			k, err := persist.Start(ctx, host, *id, component.KindConnector, c.id, c.engine, c.cfg.CheckpointInterval, c.clock, c.logger,
+				persist.Instruments{Snapshots: tb.ConnectorTaskerStateSnapshots, SnapshotBytes: tb.ConnectorTaskerStateSnapshotBytes,
+					Restores: tb.ConnectorTaskerStateRestores, TransitionsLost: tb.ConnectorTaskerStateTransitionsLost})
+			if err != nil {
+				return err
+			}
+			c.keeper = k
+		}
 	}
 	c.ticker = c.clock.NewTicker(c.cfg.FlushInterval)
 	c.done, c.stopped = make(chan struct{}), make(chan struct{})
@@ -114,10 +129,12 @@ func (c *taskerState) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops the ticker, settles everything the entity log holds and flushes, so that
-// the last interval is not lost. The ticker's goroutine has stopped before the last flush,
-// so flushes never overlap.
+// Shutdown stops the ticker and flushes, so that the last interval is not lost: without
+// storage it first settles everything the entity log holds; with storage the state is
+// written whole instead, to settle after the restart. The ticker's goroutine has stopped
+// before the last flush, so flushes never overlap.
 func (c *taskerState) Shutdown(ctx context.Context) error {
+	var err error
 	c.shutOnce.Do(func() {
 		if c.ticker != nil {
 			c.ticker.Stop()
@@ -127,9 +144,12 @@ func (c *taskerState) Shutdown(ctx context.Context) error {
 		if c.engine != nil {
 			c.flush(ctx, true)
 		}
+		if c.keeper != nil {
+			err = c.keeper.Shutdown(ctx)
+		}
 		c.telemetry.shutdown()
 	})
-	return nil
+	return err
 }
 
 // ConsumeTraces enters every transition of td into the entity log; the metrics are derived
@@ -151,16 +171,18 @@ func (c *taskerState) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 func (c *taskerState) flush(ctx context.Context, final bool) {
 	var md pmetric.Metrics
 	var st flushStats
+	// With storage the state outlives the process: nothing is settled early.
+	settleAll := final && !c.engine.Persistent()
 	c.engine.Locked(func(log *statelog.Log[engine.Payload]) {
 		now := c.clock.Now()
-		if final {
+		if settleAll {
 			log.SettleAll()
 		} else {
 			log.Settle()
 			log.Expire()
 		}
 		c.sink.setLiveGauges(log)
-		if final && !c.shared {
+		if settleAll && !c.shared {
 			log.Close()
 		}
 		table := c.sink.table

@@ -24,5 +24,5 @@ func NewFactory() connector.Factory {
 // (clockwork.AddToContext), so tests drive the flush ticker with a fake clock; otherwise it
 // is the real clock.
 func createTracesToMetrics(ctx context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	return newTaskerState(set.TelemetrySettings, set.Logger, cfg.(*Config), clockwork.FromContext(ctx), next)
+	return newTaskerState(set, cfg.(*Config), clockwork.FromContext(ctx), next)
 }

@@ -54,17 +54,25 @@ func newHarness(t *testing.T, cfg *Config) *harness {
 // limits::max_future_skew.
 func newHarnessAt(t *testing.T, cfg *Config, start time.Time) *harness {
 	t.Helper()
+	return newHarnessOn(t, cfg, clockwork.NewFakeClockAt(start), componenttest.NewNopHost())
+}
+
+// newHarnessOn runs the connector on a given clock and host (a restart goes on one clock,
+// with the host's storage).
+func newHarnessOn(t *testing.T, cfg *Config, clock *clockwork.FakeClock, host component.Host) *harness {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, clock: clockwork.NewFakeClockAt(start), sink: new(consumertest.MetricsSink),
+	h := &harness{t: t, clock: clock, sink: new(consumertest.MetricsSink),
 		flushed: make(chan struct{}, 64), tel: componenttest.NewTelemetry()}
 	set := connectortest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // one name across restarts: its storage is found again
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	ctx := clockwork.AddToContext(context.Background(), h.clock)
 	c, err := NewFactory().CreateTracesToMetrics(ctx, set, cfg, h.sink)
 	require.NoError(t, err)
 	h.c = c.(*taskerState)
 	h.c.onFlush = func() { h.flushed <- struct{}{} }
-	require.NoError(t, h.c.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, h.c.Start(ctx, host))
 	h.started = true
 	t.Cleanup(func() {
 		if h.started {

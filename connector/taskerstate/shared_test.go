@@ -19,6 +19,7 @@ import (
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
 	exttaskerstate "github.com/tasker-systems/otelcol-tasker/extension/taskerstate"
+	"github.com/tasker-systems/otelcol-tasker/internal/persist/persisttest"
 	proctaskerstate "github.com/tasker-systems/otelcol-tasker/processor/taskerstate"
 )
 
@@ -33,17 +34,31 @@ type sharedStack struct {
 	*harness
 	processor consumer.Traces
 	spans     *consumertest.TracesSink
+	stop      func() // shuts the stack down, as the collector does: pipelines, then extensions
 }
 
 func newSharedStack(t *testing.T) *sharedStack {
 	t.Helper()
-	clock := clockwork.NewFakeClockAt(clockStart)
+	return newSharedStackOn(t, clockwork.NewFakeClockAt(clockStart), nil)
+}
+
+// newSharedStackOn runs the stack on clock; with store, the extension keeps its state there.
+func newSharedStackOn(t *testing.T, clock *clockwork.FakeClock, store *persisttest.Storage) *sharedStack {
+	t.Helper()
 	ctx := clockwork.AddToContext(context.Background(), clock)
 	extID := component.MustNewID("tasker_state")
-	ext, err := exttaskerstate.NewFactory().Create(ctx, extensiontest.NewNopSettings(extID.Type()), exttaskerstate.NewFactory().CreateDefaultConfig())
+	ecfg := exttaskerstate.NewFactory().CreateDefaultConfig().(*exttaskerstate.Config)
+	host := hostWith{}
+	if store != nil {
+		ecfg.Storage = &storageID
+		host[storageID] = store
+	}
+	eset := extensiontest.NewNopSettings(extID.Type())
+	eset.ID = extID // one name across restarts: its storage is found again
+	ext, err := exttaskerstate.NewFactory().Create(ctx, eset, ecfg)
 	require.NoError(t, err)
-	require.NoError(t, ext.Start(ctx, componenttest.NewNopHost()))
-	host := hostWith{extID: ext}
+	require.NoError(t, ext.Start(ctx, host))
+	host[extID] = ext
 
 	pcfg := proctaskerstate.NewFactory().CreateDefaultConfig().(*proctaskerstate.Config)
 	pcfg.EntityLog = &extID
@@ -63,12 +78,19 @@ func newSharedStack(t *testing.T) *sharedStack {
 	h.c.onFlush = func() { h.flushed <- struct{}{} }
 	require.NoError(t, h.c.Start(ctx, host))
 	h.started = true
-	t.Cleanup(func() {
-		require.NoError(t, s.processor.(component.Component).Shutdown(ctx))
-		if h.started {
-			require.NoError(t, h.c.Shutdown(ctx))
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
 		}
+		stopped = true
+		require.NoError(t, s.processor.(component.Component).Shutdown(ctx))
+		require.NoError(t, h.c.Shutdown(ctx))
+		h.started = false
 		require.NoError(t, ext.Shutdown(ctx))
+	}
+	t.Cleanup(func() {
+		s.stop()
 		require.NoError(t, h.tel.Shutdown(ctx))
 	})
 	s.harness = h

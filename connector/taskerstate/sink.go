@@ -5,6 +5,7 @@ import (
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/engine"
+	"github.com/tasker-systems/otelcol-tasker/internal/snapshot"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 )
@@ -24,7 +25,23 @@ type sink struct {
 	vals      [8]string
 }
 
-var _ engine.Sink = (*sink)(nil)
+var (
+	_ engine.Sink        = (*sink)(nil)
+	_ engine.Snapshotter = (*sink)(nil)
+)
+
+// Fingerprint, WriteSnapshot and ReadSnapshot implement engine.Snapshotter: the series are
+// kept with the entity log across restarts.
+func (s *sink) Fingerprint() uint64              { return s.table.Fingerprint() }
+func (s *sink) WriteSnapshot(w *snapshot.Writer) { s.table.WriteSnapshot(w) }
+
+func (s *sink) ReadSnapshot(r *snapshot.Reader, shift int64, resources int) (func(), error) {
+	t, err := s.table.ReadSnapshot(r, shift, resources)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.table = t }, nil
+}
 
 // Settling implements engine.Sink: the time series are updated at.
 func (s *sink) Settling(now int64) { s.now = now }

@@ -102,7 +102,7 @@ func (t *telemetry) record(ctx context.Context, st *flushStats) {
 		}
 	}
 	ls := &st.engine.Stats
-	byKind(tb.ConnectorTaskerStateTransitions, st.counts.Recognised)
+	byKind(tb.ConnectorTaskerStateTransitions, st.engine.Entered)
 	byKind(tb.ConnectorTaskerStateDuplicates, ls.Duplicates)
 	byKind(tb.ConnectorTaskerStateLateTransitions, ls.Late)
 	byKind(tb.ConnectorTaskerStateOutOfOrder, ls.OutOfOrder)

@@ -22,5 +22,5 @@ func NewFactory() extension.Factory {
 // create makes the extension. Its clock comes from the context (clockwork.AddToContext), so
 // tests drive it with a fake clock; otherwise it is the real clock.
 func create(ctx context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
-	return newEntityLog(set, cfg.(*Config), clockwork.FromContext(ctx)), nil
+	return newEntityLog(set, cfg.(*Config), clockwork.FromContext(ctx))
 }

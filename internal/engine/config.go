@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/tasker-systems/otelcol-tasker/internal/confcheck"
@@ -25,15 +26,22 @@ type LogConfig struct {
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// Limits bound the entity log.
 	Limits statelog.Limits `mapstructure:"limits"`
+	// Storage names a collector storage extension (such as file_storage) that keeps the
+	// log's state across restarts; unset, a restart starts empty.
+	Storage *component.ID `mapstructure:"storage"`
+	// CheckpointInterval is how often the state is written to storage besides at shutdown,
+	// so that a crash loses at most what arrived since; 0 writes it at shutdown only.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 }
 
 // DefaultLogConfig is the default of every component.
 func DefaultLogConfig() LogConfig {
 	return LogConfig{
-		Attributes:     transition.DefaultKeys(),
-		TransitionTime: transition.TimeEnd,
-		MaxClockSkew:   time.Second,
-		Limits:         statelog.DefaultLimits(),
+		Attributes:         transition.DefaultKeys(),
+		TransitionTime:     transition.TimeEnd,
+		MaxClockSkew:       time.Second,
+		Limits:             statelog.DefaultLimits(),
+		CheckpointInterval: 30 * time.Second,
 	}
 }
 
@@ -43,7 +51,8 @@ func (c *LogConfig) Validate() error {
 		c.Attributes.Validate("attributes"),
 		c.TransitionTime.Validate("transition_time"),
 		c.Limits.Validate("limits"),
-		confcheck.Duration("max_clock_skew", c.MaxClockSkew, time.Millisecond, time.Second, true))
+		confcheck.Duration("max_clock_skew", c.MaxClockSkew, time.Millisecond, time.Second, true),
+		confcheck.Duration("checkpoint_interval", c.CheckpointInterval, time.Second, 30*time.Second, true))
 }
 
 // DeriveConfig is what a deriving log needs besides: the connector's and the extension's.
@@ -116,7 +125,7 @@ func NewConfig(l *LogConfig, d *DeriveConfig) Config {
 
 // logKeys and deriveKeys are the keys of LogConfig and DeriveConfig.
 var (
-	logKeys    = []string{"attributes", "transition_time", "max_clock_skew", "limits"}
+	logKeys    = []string{"attributes", "transition_time", "max_clock_skew", "limits", "storage", "checkpoint_interval"}
 	deriveKeys = []string{"settle_window", "resource_key_attributes", "extra_dimensions"}
 )
 

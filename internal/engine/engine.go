@@ -102,6 +102,17 @@ type Engine struct {
 	resCache  []uint32 // per batch, by ResourceIndex: resource id + 1 (0: not looked up)
 	extraBuf  []string
 	extraDims map[string]bool // extra dimensions that name a correlation-id key
+	// entered counts the transitions entered since the log began, across restores: what a
+	// crash lost is the count past the last checkpoint's.
+	entered uint64
+	// enteredByKind counts them since the last TakeStats.
+	enteredByKind [tasker.NumKinds]int64
+	// persistent: a keeper writes the state at shutdown, so it is not settled early then.
+	persistent bool
+	// firstUse runs once, before the engine is first used (the extension's restore, which
+	// waits until the connector has attached its sink).
+	firstUse     func()
+	firstUseOnce sync.Once
 }
 
 // New returns an engine. A deriving one hands its facts to the sink attached with Attach
@@ -152,6 +163,7 @@ func (e *Engine) Attach(sink Sink) {
 // kept, with what the log knows now. A deriving engine then settles what is due. td is
 // never changed by the engine (stamp may change it).
 func (e *Engine) Process(td ptrace.Traces, stamp StampFunc) BatchCounts {
+	e.used()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.clock.Now()
@@ -187,6 +199,8 @@ func (e *Engine) Process(td ptrace.Traces, stamp StampFunc) BatchCounts {
 		ref, st := e.log.Add(t, p)
 		if st == statelog.Added {
 			counts.Recognised[t.Kind]++
+			e.entered++
+			e.enteredByKind[t.Kind]++
 		} else {
 			e.extras.release(p.Extra)
 		}
@@ -209,9 +223,42 @@ func (e *Engine) Process(td ptrace.Traces, stamp StampFunc) BatchCounts {
 	return counts
 }
 
+// Entered returns the count of transitions entered since the log began (across restores).
+func (e *Engine) Entered() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.entered
+}
+
+// SetPersistent says that the engine's state is written at shutdown and read back at start,
+// so that a shutdown does not settle it early.
+func (e *Engine) SetPersistent() {
+	e.mu.Lock()
+	e.persistent = true
+	e.mu.Unlock()
+}
+
+// Persistent reports whether SetPersistent was called.
+func (e *Engine) Persistent() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.persistent
+}
+
+// OnFirstUse sets what runs once, before the engine first processes or flushes (set before
+// any use).
+func (e *Engine) OnFirstUse(fn func()) { e.firstUse = fn }
+
+func (e *Engine) used() {
+	if e.firstUse != nil {
+		e.firstUseOnce.Do(e.firstUse)
+	}
+}
+
 // Locked runs fn with the engine's lock held, for what reads or changes the log and its
 // sink together (the connector's flush). fn must not call the engine's other methods.
 func (e *Engine) Locked(fn func(log *statelog.Log[Payload])) {
+	e.used()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sink.Settling(e.clock.Now().UnixNano())
@@ -243,13 +290,17 @@ func (e *Engine) TakeStats() Stats {
 // Stats are the log's counters and the engine's tables'.
 type Stats struct {
 	statelog.Stats
+	// Entered: transitions entered (duplicates not included), by kind.
+	Entered [tasker.NumKinds]int64
 	// ResourcesRefused: output resources past the table's bound; ExtrasRefused: tuples of
 	// extra-dimension values past theirs.
 	ResourcesRefused, ExtrasRefused int64
 }
 
 func (e *Engine) takeStats() Stats {
-	return Stats{Stats: e.log.TakeStats(), ResourcesRefused: e.resources.takeRefused(), ExtrasRefused: e.extras.takeRefused()}
+	s := Stats{Stats: e.log.TakeStats(), Entered: e.enteredByKind, ResourcesRefused: e.resources.takeRefused(), ExtrasRefused: e.extras.takeRefused()}
+	e.enteredByKind = [tasker.NumKinds]int64{}
+	return s
 }
 
 // TakeStatsLocked is TakeStats for use inside Locked.

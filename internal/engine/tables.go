@@ -27,8 +27,9 @@ func newResources(keys []string) resources {
 	return resources{keys: keys, ids: map[string]uint32{}, attrs: []pcommon.Map{pcommon.NewMap()}}
 }
 
-// id returns the id of the output resource of an input resource's attributes.
-func (r *resources) id(in pcommon.Map) uint32 {
+// key returns the map key of the resource with attributes in (in a buffer reused by the
+// next call): its key attributes' names and values.
+func (r *resources) key(in pcommon.Map) []byte {
 	k := r.keyBuf[:0]
 	for _, name := range r.keys {
 		if v, ok := in.Get(name); ok {
@@ -39,6 +40,12 @@ func (r *resources) id(in pcommon.Map) uint32 {
 		k = append(k, 0)
 	}
 	r.keyBuf = k
+	return k
+}
+
+// id returns the id of the output resource of an input resource's attributes.
+func (r *resources) id(in pcommon.Map) uint32 {
+	k := r.key(in)
 	if id, ok := r.ids[string(k)]; ok {
 		return id
 	}

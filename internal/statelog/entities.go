@@ -47,20 +47,20 @@ func (l *Log[P]) isID(i uint32, k tasker.Kind, id string) bool {
 	return e.kind == k && l.ids.idEquals(&e.id, id, u, ok)
 }
 
-// entity returns the tracked entity (its position), making it if needed (and room for it),
-// and marks it most recently seen.
-func (l *Log[P]) entity(k tasker.Kind, id string, now int64) uint32 {
+// entity returns the tracked entity (its position), making it if needed (and room for it,
+// never evicting keep: the step whose task is being made), and marks it most recently seen.
+func (l *Log[P]) entity(k tasker.Kind, id string, now int64, keep uint32) uint32 {
 	h := l.hashID(k, id)
 	if i, _ := l.probe(k, id, h); i != 0 {
 		l.touch(i, now)
 		return i
 	}
 	if l.Len() >= l.limits.MaxEntities {
-		l.Expire()
-		for l.Len() >= l.limits.MaxEntities && l.evictOne(EvictCapacity, 0) {
+		l.expire(keep)
+		for l.Len() >= l.limits.MaxEntities && l.evictOne(EvictCapacity, keep) {
 		}
 	}
-	i := l.allocEntity()
+	i := l.allocEntity(keep)
 	l.byID.ready(l.entHash)
 	_, s := l.probe(k, id, h)
 	l.byID.put(s, i)
@@ -85,9 +85,9 @@ func (l *Log[P]) touch(i uint32, now int64) {
 
 // allocEntity returns a free entity position, adding a page to the entity slabs when the
 // memory budget allows, else evicting an entity to make room.
-func (l *Log[P]) allocEntity() uint32 {
+func (l *Log[P]) allocEntity(keep uint32) uint32 {
 	for l.freeEnts == 0 && l.ents.full() {
-		if l.fits(l.entPageBytes()) || !l.evictOne(EvictMemory, 0) {
+		if l.fits(l.entPageBytes()) || !l.evictOne(EvictMemory, keep) {
 			l.addEntPage()
 		}
 	}
@@ -264,14 +264,25 @@ func (l *Log[P]) finish(i uint32, now int64) {
 
 // Expire evicts entities whose grace period after finishing, or whose idle time-to-live,
 // has passed on the collector's clock. A deriving log settles an entity before it goes.
-func (l *Log[P]) Expire() {
+func (l *Log[P]) Expire() { l.expire(0) }
+
+// expire is Expire, sparing keep (an entity in the middle of an Add).
+func (l *Log[P]) expire(keep uint32) {
 	now := l.clock.Now().UnixNano()
 	grace, ttl := int64(l.limits.FinishedGrace), int64(l.limits.IdleTTL)
-	for i := l.finished.head; i != 0 && l.ents.at(i).finishedAt+grace <= now; i = l.finished.head {
-		l.evict(i, EvictFinished, now)
+	for i := l.finished.head; i != 0 && l.ents.at(i).finishedAt+grace <= now; {
+		next := l.ents.at(i).age.next
+		if i != keep {
+			l.evict(i, EvictFinished, now)
+		}
+		i = next
 	}
-	for i := l.unfinished.tail; i != 0 && l.ents.at(i).lastSeen+ttl <= now; i = l.unfinished.tail {
-		l.evict(i, EvictIdle, now)
+	for i := l.unfinished.tail; i != 0 && l.ents.at(i).lastSeen+ttl <= now; {
+		prev := l.ents.at(i).age.prev
+		if i != keep {
+			l.evict(i, EvictIdle, now)
+		}
+		i = prev
 	}
 	l.sources.expire(now, l.limits.IdleTTL)
 	if l.ids.wantsCompaction() {

@@ -140,5 +140,13 @@ func (c CorrelationID) String() string {
 	return formatUUID(c.uuid)
 }
 
+// Parts returns what a CorrelationID holds, for writing it in a snapshot.
+func (c CorrelationID) Parts() (uuid [16]byte, s string, set bool) { return c.uuid, c.s, c.set }
+
+// MakeCorrelationID rebuilds a CorrelationID from its parts (from a snapshot).
+func MakeCorrelationID(uuid [16]byte, s string, set bool) CorrelationID {
+	return CorrelationID{uuid: uuid, s: s, set: set}
+}
+
 // IsZero reports whether no correlation id is known.
 func (c CorrelationID) IsZero() bool { return !c.set }

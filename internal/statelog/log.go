@@ -109,7 +109,7 @@ func (l *Log[P]) TakeStats() Stats {
 // the original.
 func (l *Log[P]) Add(t *transition.Transition, data P) (Ref, Status) {
 	now := l.clock.Now().UnixNano()
-	ei := l.entity(t.Kind, t.ID, now)
+	ei := l.entity(t.Kind, t.ID, now, 0)
 	if t.TaskID != "" && t.Kind == tasker.KindStep {
 		l.setTask(ei, t.TaskID, now)
 	}
@@ -191,7 +191,7 @@ func (l *Log[P]) Learn(h transition.Hint) {
 		if h.Handler == "" && h.TaskID == "" && h.Namespace == "" {
 			return
 		}
-		si := l.entity(tasker.KindStep, h.StepID, now)
+		si := l.entity(tasker.KindStep, h.StepID, now, 0)
 		if h.Handler != "" {
 			s := l.ents.at(si)
 			l.learnInto(s.kind, &s.handler, l.names.id(h.Handler))
@@ -205,7 +205,7 @@ func (l *Log[P]) Learn(h transition.Hint) {
 		return
 	}
 	if h.TaskID != "" && h.Namespace != "" {
-		l.learnNamespace(l.entity(tasker.KindTask, h.TaskID, now), l.names.id(h.Namespace))
+		l.learnNamespace(l.entity(tasker.KindTask, h.TaskID, now, 0), l.names.id(h.Namespace))
 	}
 }
 
@@ -257,11 +257,7 @@ func (l *Log[P]) setTask(si uint32, taskID string, now int64) {
 		}
 		return
 	}
-	gen := l.ents.at(si).gen
-	ti := l.entity(tasker.KindTask, taskID, now)
-	if l.ents.at(si).gen != gen { // making room for the task evicted the step itself
-		return
-	}
+	ti := l.entity(tasker.KindTask, taskID, now, si) // making room for the task spares the step
 	s := l.ents.at(si)
 	s.task = ti
 	t := l.ents.at(ti)

@@ -47,6 +47,7 @@ func TestLoadConfig(t *testing.T) {
 				Values: transition.ValueLimits{MaxIDBytes: 64, MaxNameBytes: 100, MaxCorrelationIDBytes: 40,
 					MaxFutureSkew: 2 * time.Minute, MaxAttempt: 50},
 			},
+			CheckpointInterval: 30 * time.Second,
 		}}},
 		{name: "empty_key_list", wantErr: []string{"attributes::to_state", "list of attribute keys is empty", `"to_state"`}},
 		{name: "bad_time", wantErr: []string{"transition_time", `"middle"`, `use "end"`}},

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tasker-systems/otelcol-tasker/internal/engine"
+	"github.com/tasker-systems/otelcol-tasker/internal/persist"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -26,6 +27,7 @@ const (
 )
 
 type stateProcessor struct {
+	id        component.ID
 	logger    *zap.Logger
 	cfg       *Config
 	clock     clockwork.Clock
@@ -40,10 +42,12 @@ type stateProcessor struct {
 	// connector shares: its log's counters are then the connector's to report.
 	engine *engine.Engine
 	shared bool
+	// keeper keeps the processor's own log in storage (storage set).
+	keeper *persist.Keeper
 }
 
 func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Clock) (*stateProcessor, error) {
-	p := &stateProcessor{logger: set.Logger, cfg: cfg, clock: clock}
+	p := &stateProcessor{id: set.ID, logger: set.Logger, cfg: cfg, clock: clock}
 	if cfg.EntityLog == nil {
 		p.engine = engine.New(engine.NewConfig(&cfg.LogConfig, nil), engine.Stamping, clock)
 	}
@@ -86,7 +90,7 @@ func newStateProcessor(set processor.Settings, cfg *Config, clock clockwork.Cloc
 	return p, nil
 }
 
-func (p *stateProcessor) start(_ context.Context, host component.Host) error {
+func (p *stateProcessor) start(ctx context.Context, host component.Host) error {
 	if id := p.cfg.EntityLog; id != nil {
 		e, err := engine.FromHost(host, *id, "entity_log")
 		if err != nil {
@@ -100,14 +104,28 @@ func (p *stateProcessor) start(_ context.Context, host component.Host) error {
 	p.logger.Info("Starting tasker_state processor",
 		zap.Int("max_entities", l.MaxEntities), zap.Stringer("max_memory", l.MaxMemory),
 		zap.Stringer("idle_ttl", l.IdleTTL), zap.Stringer("finished_grace", l.FinishedGrace))
+	if id := p.cfg.Storage; id != nil {
+		tb := p.telemetry
+		k, err := persist.Start(ctx, host, *id, component.KindProcessor, p.id, p.engine, p.cfg.CheckpointInterval, p.clock, p.logger,
+			persist.Instruments{Snapshots: tb.ProcessorTaskerStateSnapshots, SnapshotBytes: tb.ProcessorTaskerStateSnapshotBytes,
+				Restores: tb.ProcessorTaskerStateRestores, TransitionsLost: tb.ProcessorTaskerStateTransitionsLost})
+		if err != nil {
+			return err
+		}
+		p.keeper = k
+	}
 	return nil
 }
 
-func (p *stateProcessor) shutdown(context.Context) error {
+func (p *stateProcessor) shutdown(ctx context.Context) error {
+	var err error
+	if p.keeper != nil {
+		err = p.keeper.Shutdown(ctx)
+	}
 	if p.telemetry != nil {
 		p.telemetry.Shutdown()
 	}
-	return nil
+	return err
 }
 
 // processTraces enters every transition of the batch into the entity log before stamping
@@ -116,6 +134,9 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 	var tally batchTally
 	counts := p.engine.Process(td, func(t *transition.Transition, s statelog.Stamps, st statelog.Status) {
 		tally.recognised[t.Kind]++
+		if st == statelog.Duplicate {
+			tally.duplicates[t.Kind]++
+		}
 		p.stamp(t, s, st == statelog.Duplicate, &tally)
 	})
 	p.record(ctx, &counts, &tally)
@@ -124,8 +145,8 @@ func (p *stateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (p
 
 // batchTally counts a batch's outcomes, so that the telemetry is updated once a batch.
 type batchTally struct {
-	recognised, invalid [tasker.NumKinds]int64
-	clashes             int64
+	recognised, invalid, duplicates [tasker.NumKinds]int64
+	clashes                         int64
 }
 
 // record adds the batch's counts and the log's counters to the component's telemetry.
@@ -137,6 +158,9 @@ func (p *stateProcessor) record(ctx context.Context, counts *engine.BatchCounts,
 		}
 		if n := tally.invalid[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsInvalid.Add(ctx, n, p.kindAttrs[k])
+		}
+		if n := tally.duplicates[k]; n > 0 {
+			tb.ProcessorTaskerStateTransitionsDuplicate.Add(ctx, n, p.kindAttrs[k])
 		}
 		for r, n := range counts.Problems[k] {
 			if n > 0 {
@@ -157,9 +181,6 @@ func (p *stateProcessor) record(ctx context.Context, counts *engine.BatchCounts,
 	}
 	s := p.engine.TakeStats()
 	for k := range p.kindAttrs {
-		if n := s.Duplicates[k]; n > 0 {
-			tb.ProcessorTaskerStateTransitionsDuplicate.Add(ctx, n, p.kindAttrs[k])
-		}
 		if n := s.OutOfOrder[k]; n > 0 {
 			tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(ctx, n, p.kindAttrs[k])
 		}

@@ -41,11 +41,15 @@ type TelemetryBuilder struct {
 	ConnectorTaskerStateOutOfOrder           metric.Int64Counter
 	ConnectorTaskerStateOverflowedPoints     metric.Int64Counter
 	ConnectorTaskerStateProblems             metric.Int64Counter
+	ConnectorTaskerStateRestores             metric.Int64Counter
 	ConnectorTaskerStateSeriesExpired        metric.Int64Counter
+	ConnectorTaskerStateSnapshotBytes        metric.Int64Gauge
+	ConnectorTaskerStateSnapshots            metric.Int64Counter
 	ConnectorTaskerStateTrackedEntities      metric.Int64Gauge
 	ConnectorTaskerStateTransitionAnomalies  metric.Int64Counter
 	ConnectorTaskerStateTransitions          metric.Int64Counter
 	ConnectorTaskerStateTransitionsDropped   metric.Int64Counter
+	ConnectorTaskerStateTransitionsLost      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -167,10 +171,28 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateRestores, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_restores",
+		metric.WithDescription("Restores of the entity log's state from storage at start-up, by outcome (restored, none; or why the snapshot was refused, in which case the log starts empty). [Development]"),
+		metric.WithUnit("{restore}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateSeriesExpired, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_series_expired",
 		metric.WithDescription("Series removed because they saw nothing for series_expiry. [Development]"),
 		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateSnapshotBytes, err = builder.meter.Int64Gauge(
+		"otelcol_connector_tasker_state_snapshot_bytes",
+		metric.WithDescription("Size of the last snapshot of the state written to storage. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateSnapshots, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_snapshots",
+		metric.WithDescription("Snapshots of the state written to storage, by reason (checkpoint, shutdown). [Development]"),
+		metric.WithUnit("{snapshot}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateTrackedEntities, err = builder.meter.Int64Gauge(
@@ -194,6 +216,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ConnectorTaskerStateTransitionsDropped, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_transitions_dropped",
 		metric.WithDescription("Transitions dropped because an entity's log was full (max_transitions_per_entity). [Development]"),
+		metric.WithUnit("{transition}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorTaskerStateTransitionsLost, err = builder.meter.Int64Counter(
+		"otelcol_connector_tasker_state_transitions_lost",
+		metric.WithDescription("Transitions that arrived after the last checkpoint before the collector stopped without writing its state (a crash); counted at the next start. [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)

@@ -34,11 +34,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorTaskerStateOutOfOrder.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateOverflowedPoints.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateProblems.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateRestores.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateSeriesExpired.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateSnapshotBytes.Record(context.Background(), 1)
+	tb.ConnectorTaskerStateSnapshots.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTrackedEntities.Record(context.Background(), 1)
 	tb.ConnectorTaskerStateTransitionAnomalies.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTransitions.Add(context.Background(), 1)
 	tb.ConnectorTaskerStateTransitionsDropped.Add(context.Background(), 1)
+	tb.ConnectorTaskerStateTransitionsLost.Add(context.Background(), 1)
 	AssertEqualConnectorTaskerStateActiveSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -84,7 +88,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualConnectorTaskerStateProblems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateRestores(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateSeriesExpired(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateSnapshotBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateSnapshots(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateTrackedEntities(t, testTel,
@@ -97,6 +110,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorTaskerStateTransitionsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorTaskerStateTransitionsLost(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

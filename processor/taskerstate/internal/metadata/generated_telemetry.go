@@ -32,6 +32,9 @@ type TelemetryBuilder struct {
 	ProcessorTaskerStateEntityLogBytes          metric.Int64ObservableGauge
 	ProcessorTaskerStateEvictions               metric.Int64Counter
 	ProcessorTaskerStateLookupTableEvictions    metric.Int64Counter
+	ProcessorTaskerStateRestores                metric.Int64Counter
+	ProcessorTaskerStateSnapshotBytes           metric.Int64Gauge
+	ProcessorTaskerStateSnapshots               metric.Int64Counter
 	ProcessorTaskerStateStampClashes            metric.Int64Counter
 	ProcessorTaskerStateTrackedEntities         metric.Int64ObservableGauge
 	ProcessorTaskerStateTransitionAnomalies     metric.Int64Counter
@@ -39,6 +42,7 @@ type TelemetryBuilder struct {
 	ProcessorTaskerStateTransitionsDropped      metric.Int64Counter
 	ProcessorTaskerStateTransitionsDuplicate    metric.Int64Counter
 	ProcessorTaskerStateTransitionsInvalid      metric.Int64Counter
+	ProcessorTaskerStateTransitionsLost         metric.Int64Counter
 	ProcessorTaskerStateTransitionsOutOfOrder   metric.Int64Counter
 	ProcessorTaskerStateTransitionsUnrecognised metric.Int64Counter
 }
@@ -136,6 +140,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateRestores, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_restores",
+		metric.WithDescription("Restores of the entity log's state from storage at start-up, by outcome (restored, none; or why the snapshot was refused, in which case the log starts empty). [Development]"),
+		metric.WithUnit("{restore}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateSnapshotBytes, err = builder.meter.Int64Gauge(
+		"otelcol_processor_tasker_state_snapshot_bytes",
+		metric.WithDescription("Size of the last snapshot of the state written to storage. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateSnapshots, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_snapshots",
+		metric.WithDescription("Snapshots of the state written to storage, by reason (checkpoint, shutdown). [Development]"),
+		metric.WithUnit("{snapshot}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTaskerStateStampClashes, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_stamp_clashes",
 		metric.WithDescription("Stamps not written because the attribute was already present (never overwritten). [Development]"),
@@ -175,6 +197,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorTaskerStateTransitionsInvalid, err = builder.meter.Int64Counter(
 		"otelcol_processor_tasker_state_transitions_invalid",
 		metric.WithDescription("Transitions that break Tasker's state machine, by `kind`. [Development]"),
+		metric.WithUnit("{transition}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTaskerStateTransitionsLost, err = builder.meter.Int64Counter(
+		"otelcol_processor_tasker_state_transitions_lost",
+		metric.WithDescription("Transitions that arrived after the last checkpoint before the collector stopped without writing its state (a crash); counted at the next start. [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)

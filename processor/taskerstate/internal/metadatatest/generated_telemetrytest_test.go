@@ -31,12 +31,16 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTaskerStateDurationsRefused.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateEvictions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateLookupTableEvictions.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateRestores.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateSnapshotBytes.Record(context.Background(), 1)
+	tb.ProcessorTaskerStateSnapshots.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateStampClashes.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionAnomalies.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitions.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDropped.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsDuplicate.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsInvalid.Add(context.Background(), 1)
+	tb.ProcessorTaskerStateTransitionsLost.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsOutOfOrder.Add(context.Background(), 1)
 	tb.ProcessorTaskerStateTransitionsUnrecognised.Add(context.Background(), 1)
 	AssertEqualProcessorTaskerStateDurationsRefused(t, testTel,
@@ -49,6 +53,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateLookupTableEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateRestores(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateSnapshotBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateSnapshots(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateStampClashes(t, testTel,
@@ -70,6 +83,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTransitionsInvalid(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTaskerStateTransitionsLost(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTaskerStateTransitionsOutOfOrder(t, testTel,
