@@ -940,11 +940,12 @@ func (m *selfMetrics) sumWhere(ctx context.Context, name string, match map[strin
 	}
 	var total float64
 	for _, line := range strings.Split(string(body), "\n") {
-		metric, labels := line, ""
+		metric, labels, rest := line, "", ""
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			metric = line[:i]
+			metric, rest = line[:i], line[i:]
 			if line[i] == '{' {
-				labels = line[i+1 : strings.LastIndex(line, "}")]
+				j := strings.LastIndex(line, "}")
+				labels, rest = line[i+1:j], line[j+1:]
 			}
 		}
 		if metric != name && metric != name+"_total" {
@@ -953,7 +954,7 @@ func (m *selfMetrics) sumWhere(ctx context.Context, name string, match map[strin
 		if !hasLabels(labels, match) {
 			continue
 		}
-		f := strings.Fields(line[strings.LastIndex(line, "}")+1:])
+		f := strings.Fields(rest)
 		if len(f) == 0 {
 			continue
 		}
