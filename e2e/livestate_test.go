@@ -279,22 +279,30 @@ func TestLiveState(t *testing.T) {
 			if err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) }); err != nil {
 				t.Fatal(err)
 			}
-			for _, check := range []struct {
-				name    string
-				compare func(context.Context, *promAPI, *sim.Truth) error
-			}{
-				{"live-state gauges", compareLiveState},
-				{"step outcomes", compareStepOutcomes},
-			} {
-				if err := eventually(ctx, 30*time.Second, time.Second, func() error { return check.compare(ctx, prom, truth) }); err != nil {
-					t.Errorf("%s: %v", check.name, err)
-				}
-			}
+			checkLiveStateAndOutcomes(ctx, t, prom, truth)
 			if c.withTasks {
 				t.Run("deploy/prometheus rules return data", func(t *testing.T) { checkDeployRules(ctx, t, prom, truth) })
 				t.Run("deploy/grafana panels return data", func(t *testing.T) { checkDashboard(ctx, t, prom, truth) })
 			}
 		})
+	}
+}
+
+// checkLiveStateAndOutcomes compares the live-state gauges and the step outcomes with the
+// ground truth, once the seven metrics match: every transition has settled and been flushed,
+// so the gauges and histograms of the same flush need no long wait.
+func checkLiveStateAndOutcomes(ctx context.Context, t *testing.T, prom *promAPI, truth *sim.Truth) {
+	t.Helper()
+	for _, check := range []struct {
+		name    string
+		compare func(context.Context, *promAPI, *sim.Truth) error
+	}{
+		{"live-state gauges", compareLiveState},
+		{"step outcomes", compareStepOutcomes},
+	} {
+		if err := eventually(ctx, 30*time.Second, time.Second, func() error { return check.compare(ctx, prom, truth) }); err != nil {
+			t.Errorf("%s: %v", check.name, err)
+		}
 	}
 }
 

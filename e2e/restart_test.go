@@ -117,17 +117,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Prometheus matched the ground truth %s after the simulator finished", time.Since(simEnd).Round(time.Second))
-	for _, check := range []struct {
-		name    string
-		compare func(context.Context, *promAPI, *sim.Truth) error
-	}{
-		{"live-state gauges", compareLiveState},
-		{"step outcomes", compareStepOutcomes},
-	} {
-		if err := eventually(ctx, 30*time.Second, time.Second, func() error { return check.compare(ctx, prom, truth) }); err != nil {
-			t.Errorf("%s: %v", check.name, err)
-		}
-	}
+	checkLiveStateAndOutcomes(ctx, t, prom, truth)
 	checkNoResets(ctx, t, prom)
 	after, err := exportedSeries(ctx, st.promExport)
 	if err != nil {
