@@ -53,31 +53,64 @@ type stack struct {
 	prometheus  string
 	jaegerQuery string
 	telemetry   string // the collector's own metrics
+	health      string
+	dir         string
+	// The collector: the process running now, and how to start it again (restartCollector).
+	collector *server
+	starts    int
+	env       []string
 }
 
-// startStack starts Jaeger, the collector and Prometheus on free loopback ports.
-func startStack(t *testing.T) stack {
-	collectorBin := env(t, "OTELCOL_TASKER_BIN", "")
-	collectorCfg := env(t, "OTELCOL_TASKER_CONFIG", "../otelcol-config.yaml")
+// stackOptions change what startStack starts.
+type stackOptions struct {
+	// env: more settings of the collector (TASKER_*), over startStack's own.
+	env []string
+	// tracesVia, if set, returns where the collector sends its traces, given Jaeger's OTLP
+	// endpoint (a link the test can cut).
+	tracesVia func(jaegerOTLP string) string
+}
+
+// startStack starts Jaeger, the collector and Prometheus on free loopback ports. Each stack's
+// collector has a storage directory of its own (TASKER_STORAGE_DIR, file_storage).
+func startStack(t *testing.T) *stack { return startStackWith(t, stackOptions{}) }
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
 	dir := t.TempDir()
 	jaegerOTLP, jaegerQuery := startJaeger(t, dir)
+	if o.tracesVia != nil {
+		jaegerOTLP = o.tracesVia(jaegerOTLP)
+	}
 	p := freePorts(t, 7)
-	st := stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), jaegerQuery: jaegerQuery, telemetry: addr(p[6])}
-	collector := startServer(t, dir, "collector", []string{
+	st := &stack{otlpGRPC: addr(p[0]), promExport: addr(p[2]), jaegerQuery: jaegerQuery, telemetry: addr(p[6]), health: addr(p[3]), dir: dir}
+	st.env = append([]string{
 		"TASKER_OTLP_GRPC_ENDPOINT=" + st.otlpGRPC,
 		"TASKER_OTLP_HTTP_ENDPOINT=" + addr(p[1]),
 		"TASKER_PROMETHEUS_ENDPOINT=" + st.promExport,
-		"TASKER_HEALTH_ENDPOINT=" + addr(p[3]),
+		"TASKER_HEALTH_ENDPOINT=" + st.health,
 		"TASKER_ZPAGES_ENDPOINT=" + addr(p[4]),
 		"TASKER_PPROF_ENDPOINT=" + addr(p[5]),
 		"TASKER_TELEMETRY_PORT=" + strconv.Itoa(p[6]),
 		"TASKER_JAEGER_OTLP_ENDPOINT=" + jaegerOTLP,
 		"TASKER_SETTLE_WINDOW=" + settleWindow,
 		"TASKER_FLUSH_INTERVAL=1s",
-	}, collectorBin, "--config", collectorCfg)
-	waitHTTP(t, collector, "http://"+addr(p[3])+"/", time.Minute)
+		"TASKER_STORAGE_DIR=" + filepath.Join(dir, "storage"),
+	}, o.env...)
+	st.startCollector(t)
 	st.prometheus = startPrometheus(t, dir, []string{st.promExport}, []string{st.telemetry})
 	return st
+}
+
+// startCollector starts the stack's collector (again, after a restart: same ports, same
+// storage), logging to collector.log, then collector-2.log, ..., and waits until it is healthy.
+func (st *stack) startCollector(t *testing.T) {
+	st.starts++
+	name := "collector"
+	if st.starts > 1 {
+		name = fmt.Sprintf("collector-%d", st.starts)
+	}
+	st.collector = startServer(t, st.dir, name, st.env,
+		env(t, "OTELCOL_TASKER_BIN", ""), "--config", env(t, "OTELCOL_TASKER_CONFIG", "../otelcol-config.yaml"))
+	waitHTTP(t, st.collector, "http://"+st.health+"/", time.Minute)
 }
 
 // startJaeger starts Jaeger (deploy/jaeger.yaml) on free loopback ports and returns its OTLP
@@ -886,6 +919,12 @@ type selfMetrics struct{ url string }
 // sum adds up every sample of one metric name (with or without a _total suffix), whatever
 // its labels; a metric that is not there sums to 0.
 func (m *selfMetrics) sum(ctx context.Context, name string) (float64, error) {
+	return m.sumWhere(ctx, name, nil)
+}
+
+// sumWhere adds up the samples of one metric name (with or without a _total suffix) whose
+// labels include every pair of match.
+func (m *selfMetrics) sumWhere(ctx context.Context, name string, match map[string]string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
 	if err != nil {
 		return 0, err
@@ -901,14 +940,21 @@ func (m *selfMetrics) sum(ctx context.Context, name string) (float64, error) {
 	}
 	var total float64
 	for _, line := range strings.Split(string(body), "\n") {
-		metric := line
+		metric, labels, rest := line, "", ""
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			metric = line[:i]
+			metric, rest = line[:i], line[i:]
+			if line[i] == '{' {
+				j := strings.LastIndex(line, "}")
+				labels, rest = line[i+1:j], line[j+1:]
+			}
 		}
 		if metric != name && metric != name+"_total" {
 			continue
 		}
-		f := strings.Fields(line[strings.LastIndex(line, "}")+1:])
+		if !hasLabels(labels, match) {
+			continue
+		}
+		f := strings.Fields(rest)
 		if len(f) == 0 {
 			continue
 		}
@@ -919,4 +965,15 @@ func (m *selfMetrics) sum(ctx context.Context, name string) (float64, error) {
 		total += v
 	}
 	return total, nil
+}
+
+// hasLabels reports whether the label list of a text-format sample (a="x",b="y") holds every
+// pair of match. The collectors' own label values hold no quote or comma.
+func hasLabels(labels string, match map[string]string) bool {
+	for k, v := range match {
+		if !strings.Contains(","+labels+",", ","+k+"="+strconv.Quote(v)+",") {
+			return false
+		}
+	}
+	return true
 }

@@ -201,3 +201,36 @@ func eventually(ctx context.Context, within, interval time.Duration, check func(
 		}
 	}
 }
+
+// logEntry is one line of a collector's log, which is written with zap's console encoding:
+// time, level, caller and message separated by tabs, then the fields as one JSON object.
+type logEntry struct {
+	level  string
+	fields map[string]any
+}
+
+// logEntries returns the lines of a server's log whose message starts with msg.
+func (s *server) logEntries(t *testing.T, msg string) []logEntry {
+	t.Helper()
+	b, err := os.ReadFile(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []logEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.Split(line, "\t")
+		for i, p := range parts {
+			if !strings.HasPrefix(p, msg) || i < 2 {
+				continue
+			}
+			e := logEntry{level: parts[1], fields: map[string]any{}}
+			if i+1 < len(parts) {
+				if err := json.Unmarshal([]byte(parts[i+1]), &e.fields); err != nil {
+					t.Fatalf("%s: the fields of %q: %v", s.log, line, err)
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}

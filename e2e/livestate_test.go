@@ -67,10 +67,11 @@ func diffsError(diffs []string) error {
 		return nil
 	}
 	sort.Strings(diffs)
-	if len(diffs) > 40 {
-		diffs = append(diffs[:40], fmt.Sprintf("... and %d more", len(diffs)-40))
+	n := len(diffs)
+	if n > 40 {
+		diffs = append(diffs[:40], fmt.Sprintf("... and %d more", n-40))
 	}
-	return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
+	return fmt.Errorf("Prometheus differs from the ground truth in %d series:\n  %s", n, strings.Join(diffs, "\n  "))
 }
 
 // diffHistogram compares a histogram's count and sum per series, summed by its §7
@@ -278,22 +279,30 @@ func TestLiveState(t *testing.T) {
 			if err := eventually(ctx, 2*time.Minute, time.Second, func() error { return compareMetrics(ctx, prom, truth) }); err != nil {
 				t.Fatal(err)
 			}
-			for _, check := range []struct {
-				name    string
-				compare func(context.Context, *promAPI, *sim.Truth) error
-			}{
-				{"live-state gauges", compareLiveState},
-				{"step outcomes", compareStepOutcomes},
-			} {
-				if err := eventually(ctx, 30*time.Second, time.Second, func() error { return check.compare(ctx, prom, truth) }); err != nil {
-					t.Errorf("%s: %v", check.name, err)
-				}
-			}
+			checkLiveStateAndOutcomes(ctx, t, prom, truth)
 			if c.withTasks {
 				t.Run("deploy/prometheus rules return data", func(t *testing.T) { checkDeployRules(ctx, t, prom, truth) })
 				t.Run("deploy/grafana panels return data", func(t *testing.T) { checkDashboard(ctx, t, prom, truth) })
 			}
 		})
+	}
+}
+
+// checkLiveStateAndOutcomes compares the live-state gauges and the step outcomes with the
+// ground truth, once the seven metrics match: every transition has settled and been flushed,
+// so the gauges and histograms of the same flush need no long wait.
+func checkLiveStateAndOutcomes(ctx context.Context, t *testing.T, prom *promAPI, truth *sim.Truth) {
+	t.Helper()
+	for _, check := range []struct {
+		name    string
+		compare func(context.Context, *promAPI, *sim.Truth) error
+	}{
+		{"live-state gauges", compareLiveState},
+		{"step outcomes", compareStepOutcomes},
+	} {
+		if err := eventually(ctx, 30*time.Second, time.Second, func() error { return check.compare(ctx, prom, truth) }); err != nil {
+			t.Errorf("%s: %v", check.name, err)
+		}
 	}
 }
 

@@ -35,6 +35,8 @@ jaeger_otlp=${JAEGER_OTLP_GRPC_ENDPOINT:-127.0.0.1:14317}
 export TASKER_JAEGER_OTLP_ENDPOINT=${TASKER_JAEGER_OTLP_ENDPOINT:-$jaeger_otlp}
 
 work=$(mktemp -d /tmp/otelcol-tasker-demo.XXXXXX)
+# The demo starts from an empty state of its own, apart from make run's (file_storage).
+export TASKER_STORAGE_DIR=${TASKER_STORAGE_DIR:-$work/storage}
 pids=()
 cleanup() {
   trap - EXIT INT TERM

@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 collector=./_build/otelcol-tasker
 [ -x "$collector" ] || { echo "run: $collector is missing; make run builds it" >&2; exit 1; }
 jaeger_otlp=${TASKER_JAEGER_OTLP_ENDPOINT:-127.0.0.1:14317}
+# file_storage (the tasker_state snapshot, the Jaeger exporter's queue) lives in the cache
+# directory, so that the next make run continues where this one stopped.
+export TASKER_STORAGE_DIR=${TASKER_STORAGE_DIR:-${OTELCOL_TASKER_CACHE:-$HOME/.cache/otelcol-tasker}/storage}
 
 # listening HOST:PORT: true if a TCP connection to it succeeds within a second.
 listening() {
@@ -46,6 +49,7 @@ otelcol-tasker on otelcol-config.yaml:
   OTLP in         grpc ${TASKER_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}, http ${TASKER_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}
   traces out      $traces_out
   metrics out     http://${TASKER_PROMETHEUS_ENDPOINT:-127.0.0.1:8889}/metrics (tasker_* series, OpenMetrics with exemplars)
+  state           $TASKER_STORAGE_DIR (kept across restarts, README "Restarts")
   health          http://${TASKER_HEALTH_ENDPOINT:-127.0.0.1:13133}/   own metrics http://${TASKER_TELEMETRY_HOST:-127.0.0.1}:${TASKER_TELEMETRY_PORT:-8888}/metrics
   send test data  go run ./cmd/taskersim --speed 5 --duration 1m
 BANNER
