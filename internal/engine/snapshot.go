@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,8 @@ func (e *Engine) fingerprint() uint64 {
 func (e *Engine) Snapshot(buf []byte, flags uint16) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// One growth to about the state's size, rather than many while the lock is held.
+	buf = slices.Grow(buf[:0], int(e.log.Bytes())+1<<20)
 	w := snapshot.NewWriter(buf, e.fingerprint(), e.clock.Now().UnixNano(), flags)
 	w.Section(secEngine, func(enc *snapshot.Encoder) { enc.U64(e.entered) })
 	e.log.WriteSnapshot(w)
@@ -87,7 +90,7 @@ func (e *Engine) Snapshot(buf []byte, flags uint16) []byte {
 
 // Restored describes what a restore brought back.
 type Restored struct {
-	Header                snapshot.Header
+	Header                        snapshot.Header
 	Entities, Transitions, Series int
 	// Entered is the count of transitions entered up to the snapshot (for what a crash lost).
 	Entered uint64

@@ -214,40 +214,36 @@ func (d *deriving[P]) check(l *Log[P], ne uint32) error {
 		if int(de.uncounted) > int(l.ents.at(i).n) {
 			return fmt.Errorf("entity %d: more uncounted transitions than it holds", i)
 		}
-		if s := de.live.series; s != 0 && (int(s) >= len(d.live.series) || d.live.series[s].count == 0) {
+		if s := de.live.series; s != 0 && (int(s) >= len(d.live.series) || d.live.series[s].heap.len() == 0) {
 			return fmt.Errorf("entity %d: live in no series", i)
 		}
 	}
-	n := 0
-	if err := walk(d.queue, ne, d.queueLink, func(i uint32) error {
-		if !d.ents.at(i).queued {
+	if err := d.queue.check(d.queueOf, func(i uint32) error {
+		if i == 0 || i >= ne || !d.ents.at(i).queued {
 			return fmt.Errorf("settle queue: entity %d is not queued", i)
 		}
-		n++
 		return nil
 	}); err != nil {
 		return err
 	}
-	if n != queued {
-		return fmt.Errorf("settle queue: %d queued entities, %d in the queue", queued, n)
+	if n := d.queue.len(); n != queued {
+		return fmt.Errorf("settle queue: %d queued entities, %d in the queue", queued, d.queue.len())
 	}
 	members := 0
 	for id := 1; id < len(d.live.series); id++ {
 		s := &d.live.series[id]
-		k := 0
-		if err := walk(s.members, ne, d.liveLink, func(i uint32) error {
-			if d.ents.at(i).live.series != uint32(id) || l.ents.at(i).kind != s.key.kind {
-				return fmt.Errorf("live series %d: entity %d is not its", id, i)
+		if int(s.key.ns) >= len(l.names.strs) {
+			return fmt.Errorf("live series %d: a name out of range", id)
+		}
+		if err := s.heap.check(d.liveOf, func(m uint32) error {
+			if m == 0 || m >= ne || l.ents.at(m).kind != s.key.kind || d.ents.at(m).live.series != uint32(id) {
+				return fmt.Errorf("live series %d: member %d is not an entity of its kind, or not its", id, m)
 			}
-			k++
 			return nil
 		}); err != nil {
-			return err
+			return fmt.Errorf("live series %d: %v", id, err)
 		}
-		if k != s.count || int(s.key.ns) >= len(l.names.strs) {
-			return fmt.Errorf("live series %d: %d members, it says %d", id, k, s.count)
-		}
-		members += k
+		members += s.heap.len()
 	}
 	live := 0
 	for i := uint32(1); i < ne; i++ {

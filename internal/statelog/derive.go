@@ -26,13 +26,14 @@ const (
 
 // dentity is an entity's state in a deriving log.
 type dentity struct {
-	// queue: its place in the settle queue while it has unsettled transitions, ordered by
-	// due, the arrival of the earliest of them.
-	queue     link
-	due       int64
-	corr      idRef // its correlation id
-	uncounted uint16
-	queued    bool
+	// qpos: its place in the settle queue while it has unsettled transitions, a heap by
+	// due, the arrival of the earliest of them; qseq: when it joined the queue, so that
+	// entities due at the same moment settle in the order they arrived.
+	qpos, qseq uint32
+	due        int64
+	corr       idRef // its correlation id
+	uncounted  uint16
+	queued     bool
 	// completionDone: a task's completion was derived; outcomeDone: a step's outcome;
 	// endDone: a task's end has settled and been carried to its steps.
 	completionDone, outcomeDone, endDone bool
@@ -49,13 +50,19 @@ type deriving[P any] struct {
 	release func(*P)
 	ents    slab[dentity]  // parallel to Log.ents
 	trs     slab[settling] // parallel to Log.trs
-	queue   list           // over ents, by dentity.queue
+	queue   minHeap        // over ents, by dentity.due then dentity.qseq
+	qseq    uint32         // the next dentity.qseq
+	queueOf heapOf
+	liveOf  heapOf
 	live    liveTable
 	fact    Fact[P]
 }
 
 func newDeriving[P any](sink Sink[P]) *deriving[P] {
 	d := &deriving[P]{sink: sink, live: newLiveTable()}
+	d.queueOf = heapOf{less: d.settlesFirst, place: func(i uint32) *uint32 { return &d.ents.at(i).qpos }}
+	d.liveOf = heapOf{less: func(a, b uint32) bool { return d.liveSince(a) < d.liveSince(b) },
+		place: func(i uint32) *uint32 { return &d.ents.at(i).live.pos }}
 	d.resourceOf = func(*P) uint32 { return 0 }
 	if r, ok := sink.(Resourcer[P]); ok {
 		d.resourceOf = r.Resource
@@ -80,8 +87,23 @@ type Resourcer[P any] interface {
 	Resource(*P) uint32
 }
 
-func (d *deriving[P]) queueLink(i uint32) *link { return &d.ents.at(i).queue }
-func (d *deriving[P]) due(i uint32) int64       { return d.ents.at(i).due }
+// settlesFirst orders the settle queue: by due, then by arrival in the queue (the sequence
+// compared so that its wrapping around does not matter).
+func (d *deriving[P]) settlesFirst(a, b uint32) bool {
+	ea, eb := d.ents.at(a), d.ents.at(b)
+	if ea.due != eb.due {
+		return ea.due < eb.due
+	}
+	return int32(ea.qseq-eb.qseq) < 0
+}
+
+// enqueue puts an entity in the settle queue, due at due.
+func (d *deriving[P]) enqueue(i uint32, due int64) {
+	de := d.ents.at(i)
+	de.queued, de.due, de.qseq = true, due, d.qseq
+	d.qseq++
+	d.queue.push(i, d.queueOf)
+}
 
 func (d *deriving[P]) bytes() int64 {
 	return d.ents.bytes() + d.trs.bytes() + d.live.bytes()
@@ -96,8 +118,7 @@ func (d *deriving[P]) added(l *Log[P], ei, p uint32, now int64) {
 	de := d.ents.at(ei)
 	de.uncounted++
 	if !de.queued {
-		de.queued, de.due = true, now
-		d.queue.pushBack(ei, d.queueLink)
+		d.enqueue(ei, now)
 	}
 }
 
@@ -159,7 +180,7 @@ func (d *deriving[P]) leaving(l *Log[P], i uint32, now int64) {
 		d.leaveLive(i)
 	}
 	if de.queued {
-		d.queue.remove(i, d.queueLink)
+		d.queue.remove(i, d.queueOf)
 	}
 	l.ids.freeID(&de.corr)
 	*de = dentity{}
@@ -178,8 +199,9 @@ func (l *Log[P]) Settle() {
 	d := l.derive
 	now := l.clock.Now().UnixNano()
 	window := int64(l.timing.SettleWindow)
-	for i := d.queue.head; i != 0 && d.ents.at(i).due+window <= now; i = d.queue.head {
-		d.queue.remove(i, d.queueLink)
+	for d.queue.len() > 0 && d.ents.at(d.queue.top()).due+window <= now {
+		i := d.queue.top()
+		d.queue.remove(i, d.queueOf)
 		d.ents.at(i).queued = false
 		d.derive(l, i, now, false)
 		d.requeue(l, i, now)
@@ -190,8 +212,9 @@ func (l *Log[P]) Settle() {
 func (l *Log[P]) SettleAll() {
 	d := l.derive
 	now := l.clock.Now().UnixNano()
-	for i := d.queue.head; i != 0; i = d.queue.head {
-		d.queue.remove(i, d.queueLink)
+	for d.queue.len() > 0 {
+		i := d.queue.top()
+		d.queue.remove(i, d.queueOf)
 		d.ents.at(i).queued = false
 		d.derive(l, i, now, true)
 	}
@@ -214,8 +237,7 @@ func (d *deriving[P]) requeue(l *Log[P], i uint32, now int64) {
 	if due == 0 {
 		due = now // cannot happen: a settled transition that is not counted follows an unsettled one
 	}
-	de.queued, de.due = true, due
-	d.queue.insertSorted(i, due, d.due, d.queueLink)
+	d.enqueue(i, due)
 }
 
 func (d *deriving[P]) settled(l *Log[P], p uint32, now int64) bool {

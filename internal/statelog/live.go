@@ -14,13 +14,14 @@ import (
 // state is the to-state of its latest settled transition in effective order; it entered that
 // state at the telemetry time of the transition into it (moves from the state to itself do
 // not restart it). Live entities are grouped into series by kind, state, namespace and
-// resource; each series keeps its members in the order they entered their state, so its
-// oldest is its first.
+// resource; each series keeps its members in a binary heap by the time they entered their
+// state, so its oldest is at the top and entering or leaving costs a logarithm, whatever
+// order the transitions settle in.
 
 // liveState is an entity's place among the live ones.
 type liveState struct {
 	series uint32 // its series (0: not live)
-	link   link   // among the series' members, by since
+	pos    uint32 // its place in the series' heap
 	since  int64  // telemetry time it entered its current state, ns
 	last   uint32 // its latest settled transition, for its namespace and resource
 }
@@ -33,9 +34,10 @@ type liveKey struct {
 }
 
 type liveSeries struct {
-	key     liveKey
-	count   int
-	members list // by since, the longest waiting first
+	key liveKey
+	// heap holds the members (entity positions), a min-heap by since: the longest waiting
+	// first.
+	heap minHeap
 }
 
 type liveTable struct {
@@ -52,7 +54,11 @@ func newLiveTable() liveTable {
 const liveBytesEach = 48
 
 func (t *liveTable) bytes() int64 {
-	return int64(cap(t.series))*int64(unsafe.Sizeof(liveSeries{})) + int64(cap(t.free))*4 + int64(len(t.ids))*liveBytesEach
+	n := int64(cap(t.series))*int64(unsafe.Sizeof(liveSeries{})) + int64(cap(t.free))*4 + int64(len(t.ids))*liveBytesEach
+	for i := range t.series {
+		n += int64(cap(t.series[i].heap.items)) * 4
+	}
+	return n
 }
 
 // updateLive brings an entity's live state up to date with its settled transitions ord.
@@ -109,7 +115,6 @@ func (d *deriving[P]) refile(l *Log[P], ei uint32) {
 	}
 }
 
-func (d *deriving[P]) liveLink(i uint32) *link  { return &d.ents.at(i).live.link }
 func (d *deriving[P]) liveSince(i uint32) int64 { return d.ents.at(i).live.since }
 
 func (d *deriving[P]) joinLive(ei uint32, key liveKey, since int64) {
@@ -127,9 +132,7 @@ func (d *deriving[P]) joinLive(ei uint32, key liveKey, since int64) {
 	}
 	ls := &d.ents.at(ei).live
 	ls.series, ls.since = id, since
-	s := &t.series[id]
-	s.count++
-	s.members.insertSorted(ei, since, d.liveSince, d.liveLink)
+	t.series[id].heap.push(ei, d.liveOf)
 }
 
 // leaveLive takes an entity out of its series; an emptied series goes.
@@ -137,13 +140,13 @@ func (d *deriving[P]) leaveLive(ei uint32) {
 	t := &d.live
 	ls := &d.ents.at(ei).live
 	s := &t.series[ls.series]
-	s.members.remove(ei, d.liveLink)
-	if s.count--; s.count == 0 {
+	s.heap.remove(ei, d.liveOf)
+	if s.heap.len() == 0 {
 		delete(t.ids, s.key)
 		t.free = append(t.free, ls.series)
 		*s = liveSeries{}
 	}
-	ls.series, ls.since = 0, 0
+	ls.series, ls.since, ls.pos = 0, 0, 0
 }
 
 // LiveSeries is one series of the live-state gauges (§7 Live state).
@@ -164,11 +167,11 @@ func (l *Log[P]) Live(fn func(s *LiveSeries)) {
 	var out LiveSeries
 	for id := 1; id < len(d.live.series); id++ {
 		s := &d.live.series[id]
-		if s.count == 0 {
+		if s.heap.len() == 0 {
 			continue
 		}
 		out = LiveSeries{Kind: s.key.kind, State: s.key.state, Namespace: l.names.str(s.key.ns), Resource: s.key.res,
-			Count: s.count, OldestSince: d.ents.at(s.members.head).live.since}
+			Count: s.heap.len(), OldestSince: d.ents.at(s.heap.top()).live.since}
 		fn(&out)
 	}
 }

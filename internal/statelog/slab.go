@@ -1,6 +1,7 @@
 package statelog
 
 import (
+	"errors"
 	"unsafe"
 )
 
@@ -217,3 +218,84 @@ func pageBytes[T any]() int64 {
 }
 
 func (s *slab[T]) bytes() int64 { return int64(len(s.pages)) * pageBytes[T]() }
+
+// minHeap is a binary min-heap of slab positions by an order, each member knowing its place (so
+// that it can leave from anywhere): entering, leaving and finding the least cost at most a
+// logarithm, whatever order keys come in.
+type minHeap struct{ items []uint32 }
+
+// heapOf is what a heap needs of its members: their order and where their place is kept.
+type heapOf struct {
+	less  func(a, b uint32) bool
+	place func(uint32) *uint32
+}
+
+func (h *minHeap) len() int    { return len(h.items) }
+func (h *minHeap) top() uint32 { return h.items[0] }
+
+func (h *minHeap) push(i uint32, of heapOf) {
+	*of.place(i) = uint32(len(h.items))
+	h.items = append(h.items, i)
+	h.up(len(h.items)-1, of)
+}
+
+func (h *minHeap) remove(i uint32, of heapOf) {
+	k, last := int(*of.place(i)), len(h.items)-1
+	if k != last {
+		h.swap(k, last, of)
+	}
+	h.items = h.items[:last]
+	if k < last {
+		h.down(k, of)
+		h.up(k, of)
+	}
+}
+
+func (h *minHeap) swap(a, b int, of heapOf) {
+	h.items[a], h.items[b] = h.items[b], h.items[a]
+	*of.place(h.items[a]), *of.place(h.items[b]) = uint32(a), uint32(b)
+}
+
+func (h *minHeap) up(k int, of heapOf) {
+	for k > 0 {
+		p := (k - 1) / 2
+		if !of.less(h.items[k], h.items[p]) {
+			return
+		}
+		h.swap(p, k, of)
+		k = p
+	}
+}
+
+func (h *minHeap) down(k int, of heapOf) {
+	for {
+		least, l, r := k, 2*k+1, 2*k+2
+		if l < len(h.items) && of.less(h.items[l], h.items[least]) {
+			least = l
+		}
+		if r < len(h.items) && of.less(h.items[r], h.items[least]) {
+			least = r
+		}
+		if least == k {
+			return
+		}
+		h.swap(k, least, of)
+		k = least
+	}
+}
+
+// check verifies the heap's order and its members' places; member checks each one.
+func (h *minHeap) check(of heapOf, member func(uint32) error) error {
+	for k, i := range h.items {
+		if err := member(i); err != nil {
+			return err
+		}
+		if *of.place(i) != uint32(k) {
+			return errors.New("a heap member does not know its place")
+		}
+		if k > 0 && of.less(i, h.items[(k-1)/2]) {
+			return errors.New("a heap out of order")
+		}
+	}
+	return nil
+}

@@ -36,7 +36,7 @@ const (
 func (l *Log[P]) Fingerprint() uint64 {
 	h := fnv.New64a()
 	var p P
-	fmt.Fprintf(h, "statelog/2 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
+	fmt.Fprintf(h, "statelog/4 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
 		pageSize, unsafe.Sizeof(entity{}), unsafe.Sizeof(entry{}), unsafe.Sizeof(dentity{}), unsafe.Sizeof(settling{}),
 		unsafe.Sizeof(p), p, l.stamp != nil, l.derive != nil)
 	return h.Sum64()
@@ -92,8 +92,11 @@ func (l *Log[P]) WriteSnapshot(w *snapshot.Writer) {
 		e.U32(l.sources.next)
 		e.I64(l.sources.lastSweep)
 		if d := l.derive; d != nil {
-			e.U32(d.queue.head)
-			e.U32(d.queue.tail)
+			e.U32(d.qseq)
+			e.U64(uint64(d.queue.len()))
+			for _, i := range d.queue.items {
+				e.U32(i)
+			}
 		}
 	})
 	w.Section(secEntities, func(e *snapshot.Encoder) { writeSlab(e, &l.ents) })
@@ -113,9 +116,10 @@ func (l *Log[P]) WriteSnapshot(w *snapshot.Writer) {
 				e.U8(uint8(s.key.state))
 				e.U32(s.key.ns)
 				e.U32(s.key.res)
-				e.U64(uint64(s.count))
-				e.U32(s.members.head)
-				e.U32(s.members.tail)
+				e.U64(uint64(s.heap.len()))
+				for _, m := range s.heap.items {
+					e.U32(m)
+				}
 			}
 			e.U64(uint64(len(d.live.free)))
 			for _, f := range d.live.free {
@@ -197,7 +201,12 @@ func (l *Log[P]) readSnapshot(r *snapshot.Reader, shift int64) error {
 	l.sources.next = d.U32()
 	l.sources.lastSweep = d.I64() + shift
 	if l.derive != nil {
-		l.derive.queue.head, l.derive.queue.tail = d.U32(), d.U32()
+		l.derive.qseq = d.U32()
+		n := d.Len(4)
+		l.derive.queue = minHeap{}
+		for range n {
+			l.derive.queue.items = append(l.derive.queue.items, d.U32())
+		}
 	}
 	if err := d.Err(); err != nil {
 		return err
@@ -283,7 +292,7 @@ func (t *sources) read(d *snapshot.Decoder) {
 }
 
 func (dv *deriving[P]) readLive(d *snapshot.Decoder) {
-	n := d.Len(22)
+	n := d.Len(18)
 	if n < 1 {
 		d.Fail("no live series slab")
 		return
@@ -293,9 +302,15 @@ func (dv *deriving[P]) readLive(d *snapshot.Decoder) {
 	for i := range t.series {
 		s := &t.series[i]
 		s.key = liveKey{kind: tasker.Kind(d.U8()), state: tasker.State(d.U8()), ns: d.U32(), res: d.U32()}
-		s.count = int(d.U64())
-		s.members = list{head: d.U32(), tail: d.U32()}
-		if s.count > 0 {
+		m := d.Len(4)
+		for range m {
+			s.heap.items = append(s.heap.items, d.U32())
+		}
+		if m > 0 {
+			if _, dup := t.ids[s.key]; dup {
+				d.Fail("live series %d twice", i)
+				return
+			}
 			t.ids[s.key] = uint32(i)
 		}
 	}
