@@ -214,20 +214,21 @@ func (d *deriving[P]) check(l *Log[P], ne uint32) error {
 		if int(de.uncounted) > int(l.ents.at(i).n) {
 			return fmt.Errorf("entity %d: more uncounted transitions than it holds", i)
 		}
-		if s := de.live.series; s != 0 && (int(s) >= len(d.live.series) || d.live.series[s].heap.len() == 0) {
+		if s := de.live.series; s != 0 && (int(s) >= len(d.live.series) || d.live.series[s].heap.members() == 0) {
 			return fmt.Errorf("entity %d: live in no series", i)
 		}
 	}
-	if err := d.queue.check(d.queueOf, func(i uint32) error {
-		if i == 0 || i >= ne || !d.ents.at(i).queued {
-			return fmt.Errorf("settle queue: entity %d is not queued", i)
+	entity := func(i uint32) error {
+		if i == 0 || i >= ne {
+			return fmt.Errorf("entity %d out of range", i)
 		}
 		return nil
-	}); err != nil {
-		return err
 	}
-	if n := d.queue.len(); n != queued {
-		return fmt.Errorf("settle queue: %d queued entities, %d in the queue", queued, d.queue.len())
+	if err := d.queue.check(entity, d.inQueue); err != nil {
+		return fmt.Errorf("settle queue: %v", err)
+	}
+	if n := d.queue.members(); n != queued {
+		return fmt.Errorf("settle queue: %d queued entities, %d in the queue", queued, n)
 	}
 	members := 0
 	for id := 1; id < len(d.live.series); id++ {
@@ -235,15 +236,15 @@ func (d *deriving[P]) check(l *Log[P], ne uint32) error {
 		if int(s.key.ns) >= len(l.names.strs) {
 			return fmt.Errorf("live series %d: a name out of range", id)
 		}
-		if err := s.heap.check(d.liveOf, func(m uint32) error {
-			if m == 0 || m >= ne || l.ents.at(m).kind != s.key.kind || d.ents.at(m).live.series != uint32(id) {
-				return fmt.Errorf("live series %d: member %d is not an entity of its kind, or not its", id, m)
-			}
-			return nil
-		}); err != nil {
+		if err := s.heap.check(entity, d.inSeries(uint32(id))); err != nil {
 			return fmt.Errorf("live series %d: %v", id, err)
 		}
-		members += s.heap.len()
+		for _, it := range s.heap.items {
+			if d.inSeries(uint32(id))(it) && l.ents.at(it.pos).kind != s.key.kind {
+				return fmt.Errorf("live series %d: member %d is not of its kind", id, it.pos)
+			}
+		}
+		members += s.heap.members()
 	}
 	live := 0
 	for i := uint32(1); i < ne; i++ {

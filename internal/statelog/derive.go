@@ -26,14 +26,14 @@ const (
 
 // dentity is an entity's state in a deriving log.
 type dentity struct {
-	// qpos: its place in the settle queue while it has unsettled transitions, a heap by
-	// due, the arrival of the earliest of them; qseq: when it joined the queue, so that
-	// entities due at the same moment settle in the order they arrived.
-	qpos, qseq uint32
-	due        int64
-	corr       idRef // its correlation id
-	uncounted  uint16
-	queued     bool
+	// due: while it has unsettled transitions (queued), it is in the settle queue, due at
+	// the arrival of the earliest of them; qseq: when it joined the queue, so that entities
+	// due at the same moment settle in the order they arrived.
+	due       int64
+	qseq      uint32
+	corr      idRef // its correlation id
+	uncounted uint16
+	queued    bool
 	// completionDone: a task's completion was derived; outcomeDone: a step's outcome;
 	// endDone: a task's end has settled and been carried to its steps.
 	completionDone, outcomeDone, endDone bool
@@ -52,17 +52,18 @@ type deriving[P any] struct {
 	trs     slab[settling] // parallel to Log.trs
 	queue   minHeap        // over ents, by dentity.due then dentity.qseq
 	qseq    uint32         // the next dentity.qseq
-	queueOf heapOf
-	liveOf  heapOf
+	liveGen uint32         // the next liveState.gen
+	inQueue heapValid
 	live    liveTable
 	fact    Fact[P]
 }
 
 func newDeriving[P any](sink Sink[P]) *deriving[P] {
 	d := &deriving[P]{sink: sink, live: newLiveTable()}
-	d.queueOf = heapOf{less: d.settlesFirst, place: func(i uint32) *uint32 { return &d.ents.at(i).qpos }}
-	d.liveOf = heapOf{less: func(a, b uint32) bool { return d.liveSince(a) < d.liveSince(b) },
-		place: func(i uint32) *uint32 { return &d.ents.at(i).live.pos }}
+	d.inQueue = func(it heapItem) bool {
+		de := d.ents.at(it.pos)
+		return de.queued && de.qseq == it.stamp && de.due == it.key
+	}
 	d.resourceOf = func(*P) uint32 { return 0 }
 	if r, ok := sink.(Resourcer[P]); ok {
 		d.resourceOf = r.Resource
@@ -87,26 +88,16 @@ type Resourcer[P any] interface {
 	Resource(*P) uint32
 }
 
-// settlesFirst orders the settle queue: by due, then by arrival in the queue (the sequence
-// compared so that its wrapping around does not matter).
-func (d *deriving[P]) settlesFirst(a, b uint32) bool {
-	ea, eb := d.ents.at(a), d.ents.at(b)
-	if ea.due != eb.due {
-		return ea.due < eb.due
-	}
-	return int32(ea.qseq-eb.qseq) < 0
-}
-
 // enqueue puts an entity in the settle queue, due at due.
 func (d *deriving[P]) enqueue(i uint32, due int64) {
 	de := d.ents.at(i)
 	de.queued, de.due, de.qseq = true, due, d.qseq
 	d.qseq++
-	d.queue.push(i, d.queueOf)
+	d.queue.push(heapItem{key: due, stamp: de.qseq, pos: i})
 }
 
 func (d *deriving[P]) bytes() int64 {
-	return d.ents.bytes() + d.trs.bytes() + d.live.bytes()
+	return d.ents.bytes() + d.trs.bytes() + d.queue.bytes() + d.live.bytes()
 }
 
 // made resets the state of a new entity.
@@ -179,11 +170,12 @@ func (d *deriving[P]) leaving(l *Log[P], i uint32, now int64) {
 		l.stats.LiveEvicted[l.ents.at(i).kind]++
 		d.leaveLive(i)
 	}
-	if de.queued {
-		d.queue.remove(i, d.queueOf)
-	}
+	queued := de.queued
 	l.ids.freeID(&de.corr)
 	*de = dentity{}
+	if queued {
+		d.queue.left(d.inQueue)
+	}
 }
 
 // namespaceLearned files a task's live entities under the namespace it has just learned.
@@ -199,9 +191,13 @@ func (l *Log[P]) Settle() {
 	d := l.derive
 	now := l.clock.Now().UnixNano()
 	window := int64(l.timing.SettleWindow)
-	for d.queue.len() > 0 && d.ents.at(d.queue.top()).due+window <= now {
-		i := d.queue.top()
-		d.queue.remove(i, d.queueOf)
+	for {
+		it, ok := d.queue.top(d.inQueue)
+		if !ok || it.key+window > now {
+			return
+		}
+		i := it.pos
+		d.queue.pop()
 		d.ents.at(i).queued = false
 		d.derive(l, i, now, false)
 		d.requeue(l, i, now)
@@ -212,9 +208,13 @@ func (l *Log[P]) Settle() {
 func (l *Log[P]) SettleAll() {
 	d := l.derive
 	now := l.clock.Now().UnixNano()
-	for d.queue.len() > 0 {
-		i := d.queue.top()
-		d.queue.remove(i, d.queueOf)
+	for {
+		it, ok := d.queue.top(d.inQueue)
+		if !ok {
+			return
+		}
+		i := it.pos
+		d.queue.pop()
 		d.ents.at(i).queued = false
 		d.derive(l, i, now, true)
 	}

@@ -14,14 +14,13 @@ import (
 // state is the to-state of its latest settled transition in effective order; it entered that
 // state at the telemetry time of the transition into it (moves from the state to itself do
 // not restart it). Live entities are grouped into series by kind, state, namespace and
-// resource; each series keeps its members in a binary heap by the time they entered their
-// state, so its oldest is at the top and entering or leaving costs a logarithm, whatever
-// order the transitions settle in.
+// resource; each series keeps its members in a heap by the time they entered their state,
+// so its oldest is at the top, whatever order the transitions settle in.
 
 // liveState is an entity's place among the live ones.
 type liveState struct {
 	series uint32 // its series (0: not live)
-	pos    uint32 // its place in the series' heap
+	gen    uint32 // the stamp of its joining the series (its item in the series' heap)
 	since  int64  // telemetry time it entered its current state, ns
 	last   uint32 // its latest settled transition, for its namespace and resource
 }
@@ -35,8 +34,8 @@ type liveKey struct {
 
 type liveSeries struct {
 	key liveKey
-	// heap holds the members (entity positions), a min-heap by since: the longest waiting
-	// first.
+	// heap holds the members (entity positions), a min-heap by since (the longest waiting
+	// first) with lazy removal.
 	heap minHeap
 }
 
@@ -56,7 +55,7 @@ const liveBytesEach = 48
 func (t *liveTable) bytes() int64 {
 	n := int64(cap(t.series))*int64(unsafe.Sizeof(liveSeries{})) + int64(cap(t.free))*4 + int64(len(t.ids))*liveBytesEach
 	for i := range t.series {
-		n += int64(cap(t.series[i].heap.items)) * 4
+		n += t.series[i].heap.bytes()
 	}
 	return n
 }
@@ -115,8 +114,6 @@ func (d *deriving[P]) refile(l *Log[P], ei uint32) {
 	}
 }
 
-func (d *deriving[P]) liveSince(i uint32) int64 { return d.ents.at(i).live.since }
-
 func (d *deriving[P]) joinLive(ei uint32, key liveKey, since int64) {
 	t := &d.live
 	id, ok := t.ids[key]
@@ -131,22 +128,32 @@ func (d *deriving[P]) joinLive(ei uint32, key liveKey, since int64) {
 		t.ids[key] = id
 	}
 	ls := &d.ents.at(ei).live
-	ls.series, ls.since = id, since
-	t.series[id].heap.push(ei, d.liveOf)
+	ls.series, ls.since, ls.gen = id, since, d.liveGen
+	d.liveGen++
+	t.series[id].heap.push(heapItem{key: since, stamp: ls.gen, pos: ei})
+}
+
+// inSeries tells the members of a live series from its heap's stale items.
+func (d *deriving[P]) inSeries(id uint32) heapValid {
+	return func(it heapItem) bool {
+		ls := &d.ents.at(it.pos).live
+		return ls.series == id && ls.gen == it.stamp && ls.since == it.key
+	}
 }
 
 // leaveLive takes an entity out of its series; an emptied series goes.
 func (d *deriving[P]) leaveLive(ei uint32) {
 	t := &d.live
 	ls := &d.ents.at(ei).live
-	s := &t.series[ls.series]
-	s.heap.remove(ei, d.liveOf)
-	if s.heap.len() == 0 {
+	id := ls.series
+	ls.series, ls.since, ls.gen = 0, 0, 0
+	s := &t.series[id]
+	s.heap.left(d.inSeries(id))
+	if s.heap.members() == 0 {
 		delete(t.ids, s.key)
-		t.free = append(t.free, ls.series)
+		t.free = append(t.free, id)
 		*s = liveSeries{}
 	}
-	ls.series, ls.since, ls.pos = 0, 0, 0
 }
 
 // LiveSeries is one series of the live-state gauges (§7 Live state).
@@ -167,11 +174,12 @@ func (l *Log[P]) Live(fn func(s *LiveSeries)) {
 	var out LiveSeries
 	for id := 1; id < len(d.live.series); id++ {
 		s := &d.live.series[id]
-		if s.heap.len() == 0 {
+		oldest, ok := s.heap.top(d.inSeries(uint32(id)))
+		if !ok {
 			continue
 		}
 		out = LiveSeries{Kind: s.key.kind, State: s.key.state, Namespace: l.names.str(s.key.ns), Resource: s.key.res,
-			Count: s.heap.len(), OldestSince: d.ents.at(s.heap.top()).live.since}
+			Count: s.heap.members(), OldestSince: oldest.key}
 		fn(&out)
 	}
 }

@@ -2,6 +2,7 @@ package statelog
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -219,83 +220,152 @@ func pageBytes[T any]() int64 {
 
 func (s *slab[T]) bytes() int64 { return int64(len(s.pages)) * pageBytes[T]() }
 
-// minHeap is a binary min-heap of slab positions by an order, each member knowing its place (so
-// that it can leave from anywhere): entering, leaving and finding the least cost at most a
-// logarithm, whatever order keys come in.
-type minHeap struct{ items []uint32 }
-
-// heapOf is what a heap needs of its members: their order and where their place is kept.
-type heapOf struct {
-	less  func(a, b uint32) bool
-	place func(uint32) *uint32
+// minHeap is a binary min-heap of slab positions with lazy removal: a member leaves by being
+// made stale where it is kept (the heap is told only that one fewer is valid), and stale
+// items are discarded when they reach the top or when they outnumber the valid ones (then
+// the heap is rebuilt without them, so it never holds more than about twice its members).
+// Entering and taking the least cost at most a logarithm and leaving costs nothing,
+// amortized, whatever order keys come in; ordering reads only the heap's own array, never
+// the slabs, and nothing is written to a member as the heap moves it.
+type minHeap struct {
+	items []heapItem
+	valid int // members, the items not stale
 }
 
-func (h *minHeap) len() int    { return len(h.items) }
-func (h *minHeap) top() uint32 { return h.items[0] }
-
-func (h *minHeap) push(i uint32, of heapOf) {
-	*of.place(i) = uint32(len(h.items))
-	h.items = append(h.items, i)
-	h.up(len(h.items)-1, of)
+// heapItem is a member: its key, a stamp (unique to the member's joining, so that a stale
+// item can be told apart, and a tie-break among equal keys compared so that its wrapping
+// around does not matter) and its slab position.
+type heapItem struct {
+	key        int64
+	stamp, pos uint32
 }
 
-func (h *minHeap) remove(i uint32, of heapOf) {
-	k, last := int(*of.place(i)), len(h.items)-1
-	if k != last {
-		h.swap(k, last, of)
+// heapValid says whether an item is still a member.
+type heapValid func(heapItem) bool
+
+func (a heapItem) before(b heapItem) bool {
+	if a.key != b.key {
+		return a.key < b.key
 	}
+	return int32(a.stamp-b.stamp) < 0
+}
+
+// members is how many valid items the heap holds.
+func (h *minHeap) members() int { return h.valid }
+func (h *minHeap) bytes() int64 { return int64(cap(h.items)) * int64(unsafe.Sizeof(heapItem{})) }
+
+func (h *minHeap) shift(by int64) {
+	for k := range h.items {
+		h.items[k].key += by
+	}
+}
+
+func (h *minHeap) push(it heapItem) {
+	h.items = append(h.items, it)
+	h.valid++
+	h.up(len(h.items) - 1)
+}
+
+// top returns the least valid item, discarding the stale ones above it.
+func (h *minHeap) top(valid heapValid) (heapItem, bool) {
+	for len(h.items) > 0 {
+		if it := h.items[0]; valid(it) {
+			return it, true
+		}
+		h.popRoot()
+	}
+	return heapItem{}, false
+}
+
+// pop takes the least valid item out (after top has returned it).
+func (h *minHeap) pop() {
+	h.popRoot()
+	h.valid--
+}
+
+// left records that a member was made stale; valid tells the rest apart if it is time to
+// rebuild.
+func (h *minHeap) left(valid heapValid) {
+	h.valid--
+	if len(h.items) > 2*h.valid+64 {
+		n := 0
+		for _, it := range h.items {
+			if valid(it) {
+				h.items[n] = it
+				n++
+			}
+		}
+		h.items = h.items[:n]
+		for k := n/2 - 1; k >= 0; k-- {
+			h.down(k)
+		}
+	}
+}
+
+func (h *minHeap) popRoot() {
+	last := len(h.items) - 1
+	h.items[0] = h.items[last]
 	h.items = h.items[:last]
-	if k < last {
-		h.down(k, of)
-		h.up(k, of)
+	if last > 0 {
+		h.down(0)
 	}
 }
 
-func (h *minHeap) swap(a, b int, of heapOf) {
-	h.items[a], h.items[b] = h.items[b], h.items[a]
-	*of.place(h.items[a]), *of.place(h.items[b]) = uint32(a), uint32(b)
-}
-
-func (h *minHeap) up(k int, of heapOf) {
+func (h *minHeap) up(k int) {
+	it := h.items[k]
 	for k > 0 {
 		p := (k - 1) / 2
-		if !of.less(h.items[k], h.items[p]) {
-			return
+		if !it.before(h.items[p]) {
+			break
 		}
-		h.swap(p, k, of)
+		h.items[k] = h.items[p]
 		k = p
 	}
+	h.items[k] = it
 }
 
-func (h *minHeap) down(k int, of heapOf) {
+func (h *minHeap) down(k int) {
+	it, n := h.items[k], len(h.items)
 	for {
-		least, l, r := k, 2*k+1, 2*k+2
-		if l < len(h.items) && of.less(h.items[l], h.items[least]) {
-			least = l
+		c := 2*k + 1
+		if c >= n {
+			break
 		}
-		if r < len(h.items) && of.less(h.items[r], h.items[least]) {
-			least = r
+		if r := c + 1; r < n && h.items[r].before(h.items[c]) {
+			c = r
 		}
-		if least == k {
-			return
+		if !h.items[c].before(it) {
+			break
 		}
-		h.swap(k, least, of)
-		k = least
+		h.items[k] = h.items[c]
+		k = c
 	}
+	h.items[k] = it
 }
 
-// check verifies the heap's order and its members' places; member checks each one.
-func (h *minHeap) check(of heapOf, member func(uint32) error) error {
-	for k, i := range h.items {
-		if err := member(i); err != nil {
+// check verifies the heap's order, that no member is in it twice and its count (the caller
+// checks, from the members' side, that each has an item); inRange refuses a position that
+// is not a slab's (before valid reads it), valid tells members from stale items.
+func (h *minHeap) check(inRange func(uint32) error, valid heapValid) error {
+	n := 0
+	seen := map[uint32]bool{}
+	for k, it := range h.items {
+		if err := inRange(it.pos); err != nil {
 			return err
 		}
-		if *of.place(i) != uint32(k) {
-			return errors.New("a heap member does not know its place")
+		if valid(it) {
+			if seen[it.pos] {
+				return fmt.Errorf("a heap holds member %d twice", it.pos)
+			}
+			seen[it.pos] = true
+			n++
 		}
-		if k > 0 && of.less(i, h.items[(k-1)/2]) {
+		if k > 0 && it.before(h.items[(k-1)/2]) {
 			return errors.New("a heap out of order")
 		}
+	}
+	if n != h.valid {
+		return fmt.Errorf("a heap of %d members holds %d valid items", h.valid, n)
 	}
 	return nil
 }

@@ -8,55 +8,58 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMinHeapAgainstSorting: members entering and leaving from anywhere, in random order and
-// with many equal keys, always leave the heap's top at the least (key, sequence); ties go in
-// the order they entered, also when the sequence wraps around.
+// TestMinHeapAgainstSorting: members entering, leaving from anywhere and taken from the top,
+// in random order and with many equal keys, always leave the least (key, stamp) at the top;
+// ties go in the order they entered, also when the stamps wrap around; stale items never
+// outnumber the members by much.
 func TestMinHeapAgainstSorting(t *testing.T) {
 	type member struct {
-		key      int64
-		seq, pos uint32
-		in       bool
+		key   int64
+		stamp uint32
+		in    bool
 	}
 	for _, start := range []uint32{0, ^uint32(0) - 500} { // the second wraps during the test
 		rng := rand.New(rand.NewPCG(1, uint64(start)))
 		ms := make([]member, 2000)
-		seq := start
+		stamp := start
 		var h minHeap
-		of := heapOf{
-			less: func(a, b uint32) bool {
-				if ms[a].key != ms[b].key {
-					return ms[a].key < ms[b].key
-				}
-				return int32(ms[a].seq-ms[b].seq) < 0
-			},
-			place: func(i uint32) *uint32 { return &ms[i].pos },
-		}
+		valid := func(it heapItem) bool { m := ms[it.pos]; return m.in && m.stamp == it.stamp && m.key == it.key }
+		inRange := func(uint32) error { return nil }
 		for step := range 20000 {
 			i := uint32(rng.IntN(len(ms)))
-			if m := &ms[i]; m.in {
-				h.remove(i, of)
+			switch m := &ms[i]; {
+			case rng.IntN(10) == 0:
+				if it, ok := h.top(valid); ok {
+					h.pop()
+					ms[it.pos].in = false
+				}
+			case m.in:
 				m.in = false
-			} else {
-				m.key, m.seq, m.in = int64(rng.IntN(20)), seq, true
-				seq++
-				h.push(i, of)
+				h.left(valid)
+			default:
+				m.key, m.stamp, m.in = int64(rng.IntN(20)), stamp, true
+				stamp++
+				h.push(heapItem{key: m.key, stamp: m.stamp, pos: i})
 			}
-			require.NoError(t, h.check(of, func(uint32) error { return nil }), "step %d", step)
+			require.NoError(t, h.check(inRange, valid), "step %d", step)
 			var in []uint32
 			for j := range ms {
 				if ms[j].in {
 					in = append(in, uint32(j))
 				}
 			}
-			require.Equal(t, len(in), h.len())
-			if len(in) > 0 {
+			require.Equal(t, len(in), h.members())
+			require.LessOrEqual(t, len(h.items), 2*len(in)+65)
+			top, ok := h.top(valid)
+			require.Equal(t, len(in) > 0, ok)
+			if ok {
 				least := slices.MinFunc(in, func(a, b uint32) int {
-					if of.less(a, b) {
-						return -1
+					if ka, kb := ms[a].key, ms[b].key; ka != kb {
+						return int(ka - kb)
 					}
-					return 1
+					return int(int32(ms[a].stamp - ms[b].stamp))
 				})
-				require.Equal(t, least, h.top(), "step %d", step)
+				require.Equal(t, least, top.pos, "step %d", step)
 			}
 		}
 	}

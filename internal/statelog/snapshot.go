@@ -36,7 +36,7 @@ const (
 func (l *Log[P]) Fingerprint() uint64 {
 	h := fnv.New64a()
 	var p P
-	fmt.Fprintf(h, "statelog/4 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
+	fmt.Fprintf(h, "statelog/5 page=%d entity=%d entry=%d dentity=%d settling=%d payload=%d:%T stamping=%v deriving=%v",
 		pageSize, unsafe.Sizeof(entity{}), unsafe.Sizeof(entry{}), unsafe.Sizeof(dentity{}), unsafe.Sizeof(settling{}),
 		unsafe.Sizeof(p), p, l.stamp != nil, l.derive != nil)
 	return h.Sum64()
@@ -93,10 +93,8 @@ func (l *Log[P]) WriteSnapshot(w *snapshot.Writer) {
 		e.I64(l.sources.lastSweep)
 		if d := l.derive; d != nil {
 			e.U32(d.qseq)
-			e.U64(uint64(d.queue.len()))
-			for _, i := range d.queue.items {
-				e.U32(i)
-			}
+			e.U32(d.liveGen)
+			writeHeap(e, &d.queue)
 		}
 	})
 	w.Section(secEntities, func(e *snapshot.Encoder) { writeSlab(e, &l.ents) })
@@ -116,10 +114,7 @@ func (l *Log[P]) WriteSnapshot(w *snapshot.Writer) {
 				e.U8(uint8(s.key.state))
 				e.U32(s.key.ns)
 				e.U32(s.key.res)
-				e.U64(uint64(s.heap.len()))
-				for _, m := range s.heap.items {
-					e.U32(m)
-				}
+				writeHeap(e, &s.heap)
 			}
 			e.U64(uint64(len(d.live.free)))
 			for _, f := range d.live.free {
@@ -202,11 +197,8 @@ func (l *Log[P]) readSnapshot(r *snapshot.Reader, shift int64) error {
 	l.sources.lastSweep = d.I64() + shift
 	if l.derive != nil {
 		l.derive.qseq = d.U32()
-		n := d.Len(4)
-		l.derive.queue = minHeap{}
-		for range n {
-			l.derive.queue.items = append(l.derive.queue.items, d.U32())
-		}
+		l.derive.liveGen = d.U32()
+		l.derive.queue = readHeap(d)
 	}
 	if err := d.Err(); err != nil {
 		return err
@@ -292,7 +284,7 @@ func (t *sources) read(d *snapshot.Decoder) {
 }
 
 func (dv *deriving[P]) readLive(d *snapshot.Decoder) {
-	n := d.Len(18)
+	n := d.Len(26)
 	if n < 1 {
 		d.Fail("no live series slab")
 		return
@@ -302,11 +294,8 @@ func (dv *deriving[P]) readLive(d *snapshot.Decoder) {
 	for i := range t.series {
 		s := &t.series[i]
 		s.key = liveKey{kind: tasker.Kind(d.U8()), state: tasker.State(d.U8()), ns: d.U32(), res: d.U32()}
-		m := d.Len(4)
-		for range m {
-			s.heap.items = append(s.heap.items, d.U32())
-		}
-		if m > 0 {
+		s.heap = readHeap(d)
+		if s.heap.members() > 0 {
 			if _, dup := t.ids[s.key]; dup {
 				d.Fail("live series %d twice", i)
 				return
@@ -352,9 +341,32 @@ func (l *Log[P]) shift(by int64) {
 			}
 		}
 	}
+	if d := l.derive; d != nil {
+		d.queue.shift(by)
+	}
 	for _, se := range l.sources.m {
 		se.seen += by
 	}
+}
+
+func writeHeap(e *snapshot.Encoder, h *minHeap) {
+	e.U64(uint64(h.valid))
+	e.U64(uint64(len(h.items)))
+	for _, it := range h.items {
+		e.I64(it.key)
+		e.U32(it.stamp)
+		e.U32(it.pos)
+	}
+}
+
+// readHeap reads a heap back (its order and count are checked with the log).
+func readHeap(d *snapshot.Decoder) minHeap {
+	h := minHeap{valid: int(d.U64())}
+	n := d.Len(16)
+	for range n {
+		h.items = append(h.items, heapItem{key: d.I64(), stamp: d.U32(), pos: d.U32()})
+	}
+	return h
 }
 
 // reindex rebuilds the id index of a restored log (hashes depend on a seed of the process).
