@@ -53,6 +53,8 @@ type stack struct {
 	prometheus  string
 	jaegerQuery string
 	telemetry   string // the collector's own metrics
+	// collectorLog is the collector's log file.
+	collectorLog string
 }
 
 // startStack starts Jaeger, the collector and Prometheus on free loopback ports.
@@ -76,6 +78,7 @@ func startStack(t *testing.T) stack {
 		"TASKER_FLUSH_INTERVAL=1s",
 	}, collectorBin, "--config", collectorCfg)
 	waitHTTP(t, collector, "http://"+addr(p[3])+"/", time.Minute)
+	st.collectorLog = collector.log
 	st.prometheus = startPrometheus(t, dir, []string{st.promExport}, []string{st.telemetry})
 	return st
 }
