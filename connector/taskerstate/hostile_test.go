@@ -3,7 +3,6 @@ package taskerstate
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadatatest"
+	"github.com/tasker-systems/otelcol-tasker/internal/testmeasure"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
 
@@ -74,29 +74,9 @@ func (r *hostileRig) settled() pmetric.Metrics { return r.ticks(3) }
 // ("kind=task,reason=oversized_id"); none when the metric was never recorded.
 func counts(t *testing.T, tel *componenttest.Telemetry, name string) map[string]int64 {
 	t.Helper()
-	out := map[string]int64{}
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return out
-	}
-	var dps []metricdata.DataPoint[int64]
-	switch d := m.Data.(type) {
-	case metricdata.Sum[int64]:
-		dps = d.DataPoints
-	case metricdata.Gauge[int64]:
-		dps = d.DataPoints
-	default:
-		t.Fatalf("%s is a %T, not an int sum or gauge", name, m.Data)
-	}
-	for _, dp := range dps {
-		var kv []string
-		for _, a := range dp.Attributes.ToSlice() {
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
-		}
-		sort.Strings(kv)
-		out[strings.Join(kv, ",")] += dp.Value
-	}
-	return out
+	pts, err := testmeasure.IntPoints(tel, name)
+	require.NoError(t, err)
+	return pts
 }
 
 func (r *hostileRig) problemCounts() map[string]int64 { return counts(r.t, r.extracted, r.problems) }
@@ -110,15 +90,6 @@ func (r *hostileRig) logBytes() int64 {
 var ignoreTime = metricdatatest.IgnoreTimestamp()
 
 func kindSet(kind string) attribute.Set { return attribute.NewSet(attribute.String("kind", kind)) }
-
-// liveHeap is the heap in use once the garbage collector has run: what is still referenced.
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
 
 // protoBytes is the size of the metrics as OTLP protobuf.
 func protoBytes(md pmetric.Metrics) int {
@@ -229,7 +200,7 @@ func TestHostileOversizedTaskID(t *testing.T) {
 	onEachLog(t, func(t *testing.T, r *hostileRig) {
 		const n, size = 100, 1 << 20
 		fill := strings.Repeat("t", size)
-		before := liveHeap()
+		before := testmeasure.LiveHeap()
 		for i := range n {
 			b := newTraces()
 			id := fmt.Sprintf("%04d", i) + fill[4:] // a new 1 MiB id each time
@@ -237,7 +208,7 @@ func TestHostileOversizedTaskID(t *testing.T) {
 			r.send(b.td)
 		}
 		md := r.settled()
-		grown := liveHeap() - before
+		grown := testmeasure.LiveHeap() - before
 		t.Logf("%d transitions with %d-byte task ids: the heap grew by %d bytes", n, size, grown)
 		assert.Less(t, grown, int64(4<<20), "the heap grew with the ids (%d MiB were sent)", n*size>>20)
 		assert.Equal(t, map[string]int64{"kind=task,reason=oversized_id": n}, r.problemCounts())
@@ -253,14 +224,14 @@ func TestHostileOversizedNamespace(t *testing.T) {
 	onEachLog(t, func(t *testing.T, r *hostileRig) {
 		const steps, size = 10, 1 << 20
 		fill := strings.Repeat("n", size)
-		before := liveHeap()
+		before := testmeasure.LiveHeap()
 		for i := range steps {
 			b := newTraces()
 			stepAttempt(b, fmt.Sprint("T", i), fmt.Sprint("S", i), fmt.Sprintf("%04d", i)+fill[4:], "charge_card", int64(i)*1000)
 			r.send(b.td)
 		}
 		md := r.settled()
-		grown := liveHeap() - before
+		grown := testmeasure.LiveHeap() - before
 		proto, text := protoBytes(md), promTextBytes(md)
 		t.Logf("%d steps with %d-byte namespaces: heap +%d bytes; metrics %d bytes of OTLP, about %d of Prometheus text",
 			steps, size, grown, proto, text)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/tasker-systems/otelcol-tasker/internal/testmeasure"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 	"github.com/tasker-systems/otelcol-tasker/processor/taskerstate/internal/metadatatest"
 )
@@ -69,29 +68,9 @@ func (r *hostileRig) send(td ptrace.Traces) {
 // attributes ("kind=task,reason=oversized_id"); none when the metric was never recorded.
 func (r *hostileRig) points(name string) map[string]int64 {
 	r.t.Helper()
-	out := map[string]int64{}
-	m, err := r.tel.GetMetric(name)
-	if err != nil {
-		return out
-	}
-	var dps []metricdata.DataPoint[int64]
-	switch d := m.Data.(type) {
-	case metricdata.Sum[int64]:
-		dps = d.DataPoints
-	case metricdata.Gauge[int64]:
-		dps = d.DataPoints
-	default:
-		r.t.Fatalf("%s is a %T, not an int sum or gauge", name, m.Data)
-	}
-	for _, dp := range dps {
-		var kv []string
-		for _, a := range dp.Attributes.ToSlice() {
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
-		}
-		sort.Strings(kv)
-		out[strings.Join(kv, ",")] += dp.Value
-	}
-	return out
+	pts, err := testmeasure.IntPoints(r.tel, name)
+	require.NoError(r.t, err)
+	return pts
 }
 
 // gauge is the value of one of the processor's own gauges without attributes.
@@ -112,15 +91,6 @@ const (
 )
 
 var ignoreTime = metricdatatest.IgnoreTimestamp()
-
-// liveHeap is the heap in use once the garbage collector has run: what is still referenced.
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
 
 // transitionSpan adds a transition span (Tasker's planned task.state_transition or
 // step.state_transition) ending at end, with the given attributes.
@@ -195,14 +165,14 @@ func TestHostileOversizedTaskID(t *testing.T) {
 		passed += td.SpanCount()
 	})
 	emptyLog := r.gauge(logBytesMetric)
-	before := liveHeap()
+	before := testmeasure.LiveHeap()
 	for i := range n {
 		td := ptrace.NewTraces()
 		id := fmt.Sprintf("%04d", i) + fill[4:] // a new 1 MiB id each time
 		transitionSpan(td, "task", ts(time.Duration(i)*ms), taskMove(id, "none", "pending"))
 		r.send(td)
 	}
-	grown := liveHeap() - before
+	grown := testmeasure.LiveHeap() - before
 	t.Logf("%d transitions with %d-byte task ids: the heap grew by %d bytes", n, size, grown)
 	assert.Less(t, grown, int64(4<<20), "the heap grew with the ids (%d MiB were sent)", n*size>>20)
 	assert.Equal(t, n, passed, "every span passes")
@@ -231,7 +201,7 @@ func TestHostileOversizedNamespace(t *testing.T) {
 			}
 		}
 	})
-	before := liveHeap()
+	before := testmeasure.LiveHeap()
 	for i := range n {
 		td := ptrace.NewTraces()
 		attrs := stepMove(fmt.Sprint("s", i), "none", "pending")
@@ -239,7 +209,7 @@ func TestHostileOversizedNamespace(t *testing.T) {
 		transitionSpan(td, "step", ts(time.Duration(i)*ms), attrs)
 		r.send(td)
 	}
-	grown := liveHeap() - before
+	grown := testmeasure.LiveHeap() - before
 	t.Logf("%d step transitions with %d-byte namespaces: the heap grew by %d bytes", n, size, grown)
 	assert.Less(t, grown, int64(4<<20), "the heap grew with the namespaces (%d MiB were sent)", n*size>>20)
 	assert.Equal(t, n, seen)
