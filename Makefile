@@ -6,7 +6,7 @@ export OTELCOL_TASKER_CACHE := $(CACHE)
 
 COMPONENT_DIRS := processor/taskerstate connector/taskerstate
 
-.PHONY: all generate lint unit test bench bench-collector
+.PHONY: all generate lint unit test bench bench-collector probe-hostile
 
 all: lint unit
 
@@ -39,5 +39,10 @@ bench:
 # DURATION, GCTRACE=1, ... are described in the script.
 bench-collector:
 	@bash scripts/bench-collector.sh
+
+# Issue 13's hostile inputs against the built collector on otelcol-config.yaml, a fresh one for
+# each: RSS before and after, the /metrics scrape's size, the counters (docs/benchmarks.md).
+probe-hostile: build
+	@bash scripts/probe-hostile.sh
 
 -include make/e2e.mk

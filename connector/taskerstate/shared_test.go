@@ -34,7 +34,9 @@ type sharedStack struct {
 	*harness
 	processor consumer.Traces
 	spans     *consumertest.TracesSink
-	stop      func() // shuts the stack down, as the collector does: pipelines, then extensions
+	// procTel is the processor's own telemetry (it counts what the extractor found).
+	procTel *componenttest.Telemetry
+	stop    func() // shuts the stack down, as the collector does: pipelines, then extensions
 }
 
 func newSharedStack(t *testing.T) *sharedStack {
@@ -62,8 +64,10 @@ func newSharedStackOn(t *testing.T, clock *clockwork.FakeClock, store *persistte
 
 	pcfg := proctaskerstate.NewFactory().CreateDefaultConfig().(*proctaskerstate.Config)
 	pcfg.EntityLog = &extID
-	s := &sharedStack{spans: new(consumertest.TracesSink)}
-	s.processor, err = proctaskerstate.NewFactory().CreateTraces(ctx, processortest.NewNopSettings(proctaskerstate.NewFactory().Type()), pcfg, s.spans)
+	s := &sharedStack{spans: new(consumertest.TracesSink), procTel: componenttest.NewTelemetry()}
+	pset := processortest.NewNopSettings(proctaskerstate.NewFactory().Type())
+	pset.TelemetrySettings = s.procTel.NewTelemetrySettings()
+	s.processor, err = proctaskerstate.NewFactory().CreateTraces(ctx, pset, pcfg, s.spans)
 	require.NoError(t, err)
 	require.NoError(t, s.processor.(component.Component).Start(ctx, host))
 
@@ -92,6 +96,7 @@ func newSharedStackOn(t *testing.T, clock *clockwork.FakeClock, store *persistte
 	t.Cleanup(func() {
 		s.stop()
 		require.NoError(t, h.tel.Shutdown(ctx))
+		require.NoError(t, s.procTel.Shutdown(ctx))
 	})
 	s.harness = h
 	return s

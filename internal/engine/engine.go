@@ -99,7 +99,7 @@ type Engine struct {
 	batch     transition.Batch
 	refs      []statelog.Ref
 	statuses  []statelog.Status
-	resCache  []uint32 // per batch, by ResourceIndex: resource id + 1 (0: not looked up)
+	resCache  []cachedResource // per batch, by ResourceIndex
 	extraBuf  []string
 	extraDims map[string]bool // extra dimensions that name a correlation-id key
 	// entered counts the transitions entered since the log began, across restores: what a
@@ -123,7 +123,7 @@ func New(cfg Config, mode Mode, clock clockwork.Clock) *Engine {
 		mode:      mode,
 		clock:     clock,
 		extractor: transition.NewExtractor(cfg.Attributes, cfg.TransitionTime, cfg.Limits.Values),
-		resources: newResources(cfg.ResourceKeys),
+		resources: newResources(cfg.ResourceKeys, cfg.Limits.Values.MaxNameBytes),
 		extras:    newTuples(),
 		extraDims: map[string]bool{},
 	}
@@ -191,7 +191,7 @@ func (e *Engine) Process(td ptrace.Traces, stamp StampFunc) BatchCounts {
 		t := &b.Transitions[i]
 		var p Payload
 		if deriving {
-			p = Payload{TraceID: t.TraceID, SpanID: t.SpanID, Resource: e.resource(td, t.ResourceIndex)}
+			p = Payload{TraceID: t.TraceID, SpanID: t.SpanID, Resource: e.resource(td, t, &counts)}
 			if len(e.cfg.ExtraDims) > 0 {
 				p.Extra = e.extras.acquire(e.extra(td, t, &counts))
 			}
@@ -313,14 +313,28 @@ func (e *Engine) WriteResource(id uint32, out pcommon.Map) { e.resources.write(i
 // kept (its facts then go to the overflow series). Only for use by the sink.
 func (e *Engine) ExtraValues(id uint32) ([]string, bool) { return e.extras.values(id) }
 
-// resource returns the output-resource id of the batch's resource ri.
-func (e *Engine) resource(td ptrace.Traces, ri int) uint32 {
-	if id := e.resCache[ri]; id != 0 {
-		return id - 1
+// cachedResource is what a batch's resource was looked up as: its output-resource id + 1
+// (0: not looked up yet), and what bounding did to its values.
+type cachedResource struct {
+	id    uint32
+	flaws resourceFlaws
+}
+
+// resource returns the output-resource id of t's resource, counting for t what bounding
+// did to its values (as a dimension's).
+func (e *Engine) resource(td ptrace.Traces, t *transition.Transition, counts *BatchCounts) uint32 {
+	c := &e.resCache[t.ResourceIndex]
+	if c.id == 0 {
+		id, flaws := e.resources.id(td.ResourceSpans().At(t.ResourceIndex).Resource().Attributes())
+		*c = cachedResource{id: id + 1, flaws: flaws}
 	}
-	id := e.resources.id(td.ResourceSpans().At(ri).Resource().Attributes())
-	e.resCache[ri] = id + 1
-	return id
+	if c.flaws&resourceOversized != 0 {
+		counts.Anomalies[t.Kind][transition.AnomalyOversizedDimension]++
+	}
+	if c.flaws&resourceRepaired != 0 {
+		counts.Anomalies[t.Kind][transition.AnomalyInvalidUTF8Dimension]++
+	}
+	return c.id - 1
 }
 
 // extra returns the values of the configured extra dimensions for t: a correlation-id

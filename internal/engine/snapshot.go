@@ -151,12 +151,13 @@ func (e *Engine) restore(r *snapshot.Reader, shift int64) (Restored, error) {
 	if md.ResourceMetrics().At(0).Resource().Attributes().Len() != 0 {
 		return fail(fmt.Errorf("%w: output resource 0 has attributes", snapshot.ErrCorrupt))
 	}
-	res := newResources(e.cfg.ResourceKeys)
+	res := newResources(e.cfg.ResourceKeys, e.cfg.Limits.Values.MaxNameBytes)
 	res.attrs = res.attrs[:0]
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {
 		attrs := md.ResourceMetrics().At(i).Resource().Attributes()
 		if i > 0 {
-			res.ids[string(res.key(attrs))] = uint32(i)
+			k, _ := res.key(attrs)
+			res.ids[string(k)] = uint32(i)
 		}
 		res.attrs = append(res.attrs, attrs)
 	}

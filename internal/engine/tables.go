@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 )
 
 // The two tables that the entity log's payloads refer to by number, so that the log holds
@@ -14,55 +16,85 @@ import (
 const maxResources = 4096
 
 // resources gives each output resource (the configured key attributes of an input
-// resource) a small id.
+// resource) a small id. Its values are emitted (service.name is Prometheus's job label), so
+// they are bounded like names: longer than limits::max_name_bytes, a value is left out;
+// with invalid UTF-8, it is repaired.
 type resources struct {
-	keys    []string // resource_key_attributes
-	ids     map[string]uint32
-	attrs   []pcommon.Map // by id; 0 is the resource of no attributes
-	keyBuf  []byte
-	refused int64
+	keys     []string // resource_key_attributes
+	maxBytes int      // limits::max_name_bytes
+	ids      map[string]uint32
+	attrs    []pcommon.Map // by id; 0 is the resource of no attributes
+	keyBuf   []byte
+	refused  int64
 }
 
-func newResources(keys []string) resources {
-	return resources{keys: keys, ids: map[string]uint32{}, attrs: []pcommon.Map{pcommon.NewMap()}}
+// resourceFlaws says what bounding did to an input resource's key attributes.
+type resourceFlaws uint8
+
+const (
+	resourceOversized resourceFlaws = 1 << iota // a value was left out
+	resourceRepaired                            // a value was repaired
+)
+
+func newResources(keys []string, maxBytes int) resources {
+	return resources{keys: keys, maxBytes: maxBytes, ids: map[string]uint32{}, attrs: []pcommon.Map{pcommon.NewMap()}}
 }
 
 // key returns the map key of the resource with attributes in (in a buffer reused by the
-// next call): its key attributes' names and values.
-func (r *resources) key(in pcommon.Map) []byte {
+// next call): its key attributes' names and values as they are kept, and what bounding did.
+func (r *resources) key(in pcommon.Map) ([]byte, resourceFlaws) {
 	k := r.keyBuf[:0]
+	var flaws resourceFlaws
 	for _, name := range r.keys {
 		if v, ok := in.Get(name); ok {
-			k = append(k, name...)
-			k = append(k, '=')
-			k = append(k, v.AsString()...)
+			s, oversized, repaired := transition.BoundName(v.AsString(), r.maxBytes)
+			switch {
+			case oversized:
+				flaws |= resourceOversized
+			case repaired:
+				flaws |= resourceRepaired
+			}
+			if !oversized {
+				k = append(k, name...)
+				k = append(k, '=')
+				k = append(k, s...)
+			}
 		}
 		k = append(k, 0)
 	}
 	r.keyBuf = k
-	return k
+	return k, flaws
 }
 
-// id returns the id of the output resource of an input resource's attributes.
-func (r *resources) id(in pcommon.Map) uint32 {
-	k := r.key(in)
+// id returns the id of the output resource of an input resource's attributes, and what
+// bounding did to them.
+func (r *resources) id(in pcommon.Map) (uint32, resourceFlaws) {
+	k, flaws := r.key(in)
 	if id, ok := r.ids[string(k)]; ok {
-		return id
+		return id, flaws
 	}
 	if len(r.attrs) > maxResources {
 		r.refused++
-		return 0
+		return 0, flaws
 	}
 	attrs := pcommon.NewMap()
 	for _, name := range r.keys {
-		if v, ok := in.Get(name); ok {
+		v, ok := in.Get(name)
+		if !ok {
+			continue
+		}
+		switch s, oversized, repaired := transition.BoundName(v.AsString(), r.maxBytes); {
+		case oversized:
+		case repaired:
+			attrs.PutStr(name, s)
+		default:
 			v.CopyTo(attrs.PutEmpty(name))
 		}
 	}
 	id := uint32(len(r.attrs))
 	r.attrs = append(r.attrs, attrs)
 	r.ids[string(k)] = id
-	return id
+	return id, flaws
 }
 
 // write copies the attributes of output resource id into out.

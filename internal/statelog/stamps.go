@@ -150,7 +150,9 @@ func (l *Log[P]) Stamps(r Ref) Stamps {
 	read := l.stamp.read.at(p)
 	if *read == 0 {
 		*read = s.present()
-		l.stats.DurationsRefused[e.kind] += int64(refused)
+		if l.derive == nil { // a shared log counts them once, as it derives the facts
+			l.stats.DurationsRefused[e.kind] += int64(refused)
+		}
 	} else {
 		s.only(*read)
 	}

@@ -121,8 +121,9 @@ const (
 	// AnomalyStartAfterEnd: a transition span starts after it ends; the transition is still
 	// at its transition_time timestamp.
 	AnomalyStartAfterEnd
-	// AnomalyOversizedDimension: a value of an opted-in extra dimension of the connector
-	// longer than MaxNameBytes, treated as absent (counted by the connector, see BoundName).
+	// AnomalyOversizedDimension: a value of a dimension of the connector's output (an
+	// opted-in extra dimension, or a resource key attribute such as service.name) longer
+	// than MaxNameBytes, treated as absent (counted by the engine, see BoundName).
 	AnomalyOversizedDimension
 	// AnomalyInvalidUTF8Dimension: such a value with invalid UTF-8, repaired.
 	AnomalyInvalidUTF8Dimension
