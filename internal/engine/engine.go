@@ -187,6 +187,7 @@ func (e *Engine) Process(td ptrace.Traces, stamp StampFunc) BatchCounts {
 		clear(e.resCache)
 	}
 	e.refs, e.statuses = e.refs[:0], e.statuses[:0]
+	e.log.Prefetch(b.Transitions)
 	for i := range b.Transitions {
 		t := &b.Transitions[i]
 		var p Payload

@@ -1,6 +1,7 @@
 package statelog
 
 import (
+	"github.com/tasker-systems/otelcol-tasker/internal/transition"
 	"hash/maphash"
 
 	"github.com/tasker-systems/otelcol-tasker/internal/tasker"
@@ -17,26 +18,66 @@ func (l *Log[P]) hashID(k tasker.Kind, id string) uint32 {
 
 func (l *Log[P]) entHash(i uint32) uint32 { return l.ents.at(i).hash }
 
+// entityKey is what finding an entity needs of its kind and id, worked out once: the id
+// parsed as a UUID where it is one, and the hash.
+type entityKey struct {
+	kind   tasker.Kind
+	id     string
+	uuid   [16]byte
+	isUUID bool
+	hash   uint32
+}
+
+func (l *Log[P]) keyOf(k tasker.Kind, id string) entityKey {
+	u, ok := parseUUID(id)
+	return entityKey{kind: k, id: id, uuid: u, isUUID: ok, hash: l.hashID(k, id)}
+}
+
 // probe looks for an entity; it returns its position (0 when absent) and the slot where the
 // probe ended (an empty one when absent).
-func (l *Log[P]) probe(k tasker.Kind, id string, h uint32) (uint32, uint32) {
+func (l *Log[P]) probe(key *entityKey) (uint32, uint32) {
 	if len(l.byID.slots) == 0 {
 		return 0, 0
 	}
-	u, isUUID := parseUUID(id)
-	s := l.byID.start(h)
+	s := l.byID.start(key.hash)
 	for ; l.byID.slots[s] != 0; s = l.byID.next(s) {
 		i := l.byID.slots[s]
-		if e := l.ents.at(i); e.hash == h && e.kind == k && l.ids.idEquals(&e.id, id, u, isUUID) {
+		if e := l.ents.at(i); e.hash == key.hash && e.kind == key.kind && l.ids.idEquals(&e.id, key.id, key.uuid, key.isUUID) {
 			return i, s
 		}
 	}
 	return 0, s
 }
 
+// Prefetch reads, for each transition of a batch, the id index's slot of its entity (and of
+// a step's task) and the entity it holds, before the batch is added. The reads do not
+// depend on each other, so the processor overlaps their cache misses, which Add, reading
+// one entity after another, would wait for one at a time.
+func (l *Log[P]) Prefetch(trs []transition.Transition) {
+	if len(l.byID.slots) == 0 {
+		return
+	}
+	var sum uint32
+	touch := func(k tasker.Kind, id string) {
+		s := l.byID.slots[l.byID.start(l.hashID(k, id))]
+		if s != 0 && s < l.ents.n {
+			sum += l.ents.at(s).hash
+		}
+	}
+	for i := range trs {
+		t := &trs[i]
+		touch(t.Kind, t.ID)
+		if t.Kind == tasker.KindStep && t.TaskID != "" {
+			touch(tasker.KindTask, t.TaskID)
+		}
+	}
+	l.prefetched = sum // kept, so that the reads are not optimised away
+}
+
 // lookup returns an entity's position, or 0 when it is not tracked.
 func (l *Log[P]) lookup(k tasker.Kind, id string) uint32 {
-	i, _ := l.probe(k, id, l.hashID(k, id))
+	key := l.keyOf(k, id)
+	i, _ := l.probe(&key)
 	return i
 }
 
@@ -50,8 +91,8 @@ func (l *Log[P]) isID(i uint32, k tasker.Kind, id string) bool {
 // entity returns the tracked entity (its position), making it if needed (and room for it,
 // never evicting keep: the step whose task is being made), and marks it most recently seen.
 func (l *Log[P]) entity(k tasker.Kind, id string, now int64, keep uint32) uint32 {
-	h := l.hashID(k, id)
-	if i, _ := l.probe(k, id, h); i != 0 {
+	key := l.keyOf(k, id)
+	if i, _ := l.probe(&key); i != 0 {
 		l.touch(i, now)
 		return i
 	}
@@ -62,10 +103,10 @@ func (l *Log[P]) entity(k tasker.Kind, id string, now int64, keep uint32) uint32
 	}
 	i := l.allocEntity(keep)
 	l.byID.ready(l.entHash)
-	_, s := l.probe(k, id, h)
+	_, s := l.probe(&key)
 	l.byID.put(s, i)
 	e := l.ents.at(i)
-	*e = entity{id: l.ids.makeID(id), kind: k, hash: h, gen: e.gen, lastSeen: now}
+	*e = entity{id: l.ids.makeKeyID(&key), kind: k, hash: key.hash, gen: e.gen, lastSeen: now}
 	l.count[k]++
 	l.unfinished.pushFront(i, l.ageLink)
 	if l.derive != nil {

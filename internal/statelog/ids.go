@@ -78,10 +78,18 @@ func (r *idRef) setArena(off, n uint32) {
 
 // makeID keeps s: as a UUID, or copied into the arena.
 func (a *arena) makeID(s string) idRef {
+	u, ok := parseUUID(s)
+	return a.makeParsedID(s, u, ok)
+}
+
+// makeKeyID stores an entity's id, parsed already.
+func (a *arena) makeKeyID(k *entityKey) idRef { return a.makeParsedID(k.id, k.uuid, k.isUUID) }
+
+func (a *arena) makeParsedID(s string, u [16]byte, isUUID bool) idRef {
 	if s == "" {
 		return idRef{}
 	}
-	if u, ok := parseUUID(s); ok {
+	if isUUID {
 		return idRef{b: u, form: idUUID}
 	}
 	var r idRef

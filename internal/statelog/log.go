@@ -47,6 +47,7 @@ type Log[P any] struct {
 	derive *deriving[P]
 	// maxDuration is limits.max_duration in seconds.
 	maxDuration float64
+	prefetched  uint32 // see Prefetch
 }
 
 // stamping is the state of a stamping log.
