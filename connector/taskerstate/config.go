@@ -145,7 +145,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	add(c.LogConfig.Validate())
+	add(c.LogConfig.Check())
 	add(c.DeriveConfig.Validate(&c.Limits))
 	add(confcheck.Duration("flush_interval", c.FlushInterval, 100*time.Millisecond, 15*time.Second, false))
 	add(confcheck.Duration("series_expiry", c.SeriesExpiry, time.Second, 10*time.Minute, true))

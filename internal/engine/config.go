@@ -45,8 +45,12 @@ func DefaultLogConfig() LogConfig {
 	}
 }
 
-// Validate checks every key and says how to fix what is wrong.
-func (c *LogConfig) Validate() error {
+// Check checks every key and says how to fix what is wrong. It is not named Validate on
+// purpose: LogConfig is embedded in each component's Config, whose Validate calls Check, and
+// the collector's validation walks every field that is a confmap.Validator, so a Validate
+// here would report each error a second time, under the field's name ("logconfig: ...")
+// rather than the user's key path.
+func (c *LogConfig) Check() error {
 	return errors.Join(
 		c.Attributes.Validate("attributes"),
 		c.TransitionTime.Validate("transition_time"),
