@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -130,6 +131,17 @@ func TestConfigInvalid(t *testing.T) {
 			// Once: the collector's validation walks the embedded configurations too.
 			assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
 		})
+	}
+}
+
+// TestReservedDimensionsAreTheMetricsAttributes: the shared check of extra_dimensions (in
+// internal/engine, used by the connector and the tasker_state extension) refuses exactly the
+// attribute names the metrics carry, and the overflow attribute.
+func TestReservedDimensionsAreTheMetricsAttributes(t *testing.T) {
+	assert.ElementsMatch(t, series.ReservedAttrs(), engine.MetricAttrs)
+	assert.Equal(t, series.OverflowKey, engine.OverflowAttr)
+	for _, a := range append(series.ReservedAttrs(), series.OverflowKey) {
+		assert.Error(t, engine.CheckDimensions("extra_dimensions", []string{a}), a)
 	}
 }
 

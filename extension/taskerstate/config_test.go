@@ -54,6 +54,24 @@ func TestConfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "setle_window: unknown key; did you mean settle_window?")
 }
 
+// TestReservedDimensions: the extension refuses, as the connector does, an extra dimension
+// that would become a label the connector's metrics already have or Prometheus reserves: the
+// connector derives its metrics from the extension's log, with the extension's dimensions.
+func TestReservedDimensions(t *testing.T) {
+	_, err := load(t, "reserved_dimensions")
+	require.Error(t, err)
+	for _, want := range []string{
+		`extra_dimensions[1]: "namespace" would be the label "namespace", which the metrics already have or Prometheus reserves`,
+		`extra_dimensions[2]: "from.state" would be the label "from_state"`,
+		`extra_dimensions[3]: "le" would be the label "le"`,
+		`extra_dimensions[4]: "__name__" would be the label "__name__"`,
+		`extra_dimensions[5]: "handler_name" would be the label "handler_name"`,
+	} {
+		assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
+	}
+	assert.NotContains(t, err.Error(), "extra_dimensions[0]", "correlation_id is no label of the metrics")
+}
+
 // TestConfigErrorsOnce: a bad value of the entity log's keys (embedded from engine.LogConfig)
 // or of how it derives (engine.DeriveConfig) is reported once, under the user's key path,
 // though the collector's validation walks the embedded structs as well as the Config.

@@ -77,7 +77,8 @@ func DefaultDeriveConfig() DeriveConfig {
 	return DeriveConfig{SettleWindow: 30 * time.Second, ResourceKeyAttributes: []string{"service.name"}}
 }
 
-// Validate checks the keys against each other and the log's limits.
+// Validate checks the keys against each other and the log's limits, and refuses an extra
+// dimension that would become a label the metrics already have (CheckDimensions).
 func (c *DeriveConfig) Validate(limits *statelog.Limits) error {
 	var errs []error
 	add := func(err error) {
@@ -100,6 +101,7 @@ func (c *DeriveConfig) Validate(limits *statelog.Limits) error {
 	}
 	add(validateNames("resource_key_attributes", c.ResourceKeyAttributes))
 	add(validateNames("extra_dimensions", c.ExtraDimensions))
+	add(CheckDimensions("extra_dimensions", c.ExtraDimensions))
 	return errors.Join(errs...)
 }
 
