@@ -1695,3 +1695,99 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String %q", s)
 	}
 }
+
+// ---- max_memory and the id arena -----------------------------------------------------------
+
+// padID is an id of exactly n bytes that is not a canonical UUID, so that the log keeps it
+// in its arena.
+func padID(prefix string, i, n int) string {
+	id := fmt.Sprintf("%s%d-", prefix, i)
+	return id + strings.Repeat("x", n-len(id))
+}
+
+// TestMaxMemoryBoundsTheIDArena: ids that are not UUIDs (a task's, a step's and, in a
+// deriving log, a task's correlation id) go into the log's arena, which is counted in Bytes.
+// A stream of new entities with such ids, as long as limits::max_id_bytes and
+// max_correlation_id_bytes allow up to their maximum, keeps the log within max_memory: the
+// arena's garbage (the ids of the entities that left) is compacted, and it grows only within
+// the budget, entities going to make room as they do for a slab page. The log stays
+// consistent, and holds the newest.
+func TestMaxMemoryBoundsTheIDArena(t *testing.T) {
+	for _, mode := range []string{"stamping", "deriving"} {
+		for _, mem := range []ByteSize{1 << 20, 8 << 20} {
+			for _, n := range []int{37, transition.DefaultValueLimits().MaxIDBytes, transition.MaxIDBytesLimit} {
+				t.Run(fmt.Sprintf("%s/%s/%dB", mode, mem, n), func(t *testing.T) {
+					lim := DefaultLimits()
+					lim.MaxMemory = mem
+					clk := clockwork.NewFakeClock()
+					l := NewStamping[struct{}](lim, defaultTiming(), clk)
+					if mode == "deriving" {
+						l = NewDeriving[struct{}](lim, defaultTiming(), clk, &recorder{})
+					}
+					// held is what max_memory bounds here: all of Bytes but, in a deriving log, the
+					// settle queue, which grows by appending (at most an item per entity) and is
+					// only charged when a slab page is next added.
+					held := func() int64 {
+						if l.derive != nil {
+							return l.Bytes() - l.derive.queue.bytes()
+						}
+						return l.Bytes()
+					}
+					const tasks = 20_000
+					for i := range tasks {
+						tk := padID("t", i, n)
+						x := transition.Transition{Kind: tasker.KindTask, ID: tk, TaskID: tk, From: tasker.StateNone, To: tasker.Pending,
+							Time: at(int64(i)), Source: orch, CorrelationID: padID("c", i, n)}
+						l.Add(&x, struct{}{})
+						y := transition.Transition{Kind: tasker.KindStep, ID: padID("s", i, n), TaskID: tk, From: tasker.StateNone,
+							To: tasker.Pending, Time: at(int64(i)), Source: orch}
+						l.Add(&y, struct{}{})
+						if b := held(); b > int64(mem) {
+							t.Fatalf("after %d tasks and their steps: %d bytes held, over max_memory %d (the id arena %d)", i+1, b, int64(mem), l.ids.bytes())
+						}
+						if i%1000 == 999 {
+							clk.Advance(time.Millisecond)
+						}
+					}
+					if err := l.check(); err != nil {
+						t.Fatal(err)
+					}
+					if l.Get(tasker.KindTask, padID("t", tasks-1, n)) == nil || l.Get(tasker.KindStep, padID("s", tasks-1, n)) == nil {
+						t.Error("the newest task and step are not tracked")
+					}
+					if l.Len() < 10 {
+						t.Errorf("only %d entities tracked", l.Len())
+					}
+					if st := l.TakeStats(); mem == 1<<20 && st.Evicted[tasker.KindTask][EvictMemory]+st.Evicted[tasker.KindTask][EvictUnsettled] == 0 {
+						t.Errorf("the budget did not bind: no task evicted for memory (%v)", st.Evicted)
+					}
+					t.Logf("%d entities tracked, %d bytes (the id arena %d)", l.Len(), l.Bytes(), l.ids.bytes())
+				})
+			}
+		}
+	}
+}
+
+// TestIDArenaDoesNotEmptyTheLog: a log full of entities with UUID ids (no arena bytes) that
+// then sees entities with other ids does not evict everything to make arena room: evicting an
+// entity with a UUID id frees no id bytes, so it stops after a few.
+func TestIDArenaDoesNotEmptyTheLog(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxMemory = 2 << 20
+	l, _, _ := newLog(t, lim, defaultTiming())
+	for _, id := range stepUUIDs('a', 20_000) {
+		x := transition.Transition{Kind: tasker.KindStep, ID: id, From: tasker.StateNone, To: tasker.Pending, Time: at(1), Source: orch}
+		l.Add(&x, struct{}{})
+	}
+	full := l.Len()
+	for i := range 50 {
+		x := transition.Transition{Kind: tasker.KindStep, ID: padID("s", i, 1024), From: tasker.StateNone, To: tasker.Pending, Time: at(2), Source: orch}
+		l.Add(&x, struct{}{})
+	}
+	if l.Len() < full/2 {
+		t.Errorf("%d entities tracked after 50 with long ids, %d before", l.Len(), full)
+	}
+	if err := l.check(); err != nil {
+		t.Fatal(err)
+	}
+}
