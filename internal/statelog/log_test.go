@@ -1460,8 +1460,8 @@ func TestServiceInstancesAreBounded(t *testing.T) {
 
 // ---- Regressions found in review -----------------------------------------------------------
 
-// §5 "Equal times: the chain decides, then arrival." Two transitions of one step from one
-// service, at the same telemetry time, arrive in reverse order.
+// docs/telemetry.md §5: at equal times the chain decides, then the order of arrival. Two
+// transitions of one step from one service, at the same telemetry time, arrive in reverse order.
 func TestEqualTimesOneServiceChainDecides(t *testing.T) {
 	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
 	add(l,
@@ -1491,7 +1491,7 @@ func TestEqualTimesOneServiceStamps(t *testing.T) {
 	}
 }
 
-// §5/§7: an attempt closes "counted once" at the step's next closing transition; every
+// docs/telemetry.md §5/§7: an attempt closes, counted once, at the step's next closing transition; every
 // fact exactly once. A late claim that lands between an already counted claim and its close
 // must not make that close count a second attempt.
 func TestLateClaimDoesNotCountTheCloseTwice(t *testing.T) {
@@ -1513,7 +1513,8 @@ func TestLateClaimDoesNotCountTheCloseTwice(t *testing.T) {
 	}
 }
 
-// §5 retention: "a step, once its task is terminal, since a step's error is not terminal".
+// docs/telemetry.md §5, Retention: a step is finished when its task is, since a step's error
+// is not terminal.
 // A completed step of a still-running task is not finished: it outlives the grace period.
 func TestStepFinishedOnlyWithItsTask(t *testing.T) {
 	l, _, clk := newLog(t, DefaultLimits(), defaultTiming())
@@ -1532,7 +1533,7 @@ func TestStepFinishedOnlyWithItsTask(t *testing.T) {
 	}
 }
 
-// §5: "A value directly on a carrier wins for that transition".
+// docs/telemetry.md §5: a value on the carrier itself wins for that transition.
 func TestDirectNamespaceWinsOverLaterLink(t *testing.T) {
 	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
 	l.Learn(transition.Hint{TaskID: "T", Namespace: "billing"})
@@ -1547,7 +1548,8 @@ func TestDirectNamespaceWinsOverLaterLink(t *testing.T) {
 	})
 }
 
-// §7: "Every recognised transition that is not a duplicate counts in state_transitions".
+// docs/telemetry.md §7: every recognised transition that is not a duplicate counts in the
+// state_transitions metrics.
 // A burst of transitions of one entity within the settle window overflows its log: the
 // entity is settled at once, so that every transition is still counted.
 func TestOverflowWithinSettleWindowCountsEveryTransition(t *testing.T) {
@@ -1569,7 +1571,8 @@ func TestOverflowWithinSettleWindowCountsEveryTransition(t *testing.T) {
 	}
 }
 
-// §5: "an overflowing log drops its oldest settled transitions but keeps its start". A task
+// docs/telemetry.md §5: an overflowing log drops its oldest settled transition but keeps its
+// start. A task
 // whose none-transition never arrived starts at pending → initializing (§5, completion);
 // overflow must keep it, so that the completion is still measured.
 func TestOverflowKeepsTheFallbackStart(t *testing.T) {
@@ -1593,7 +1596,8 @@ func TestOverflowKeepsTheFallbackStart(t *testing.T) {
 	sameMultiset(t, "completion", rec.of("C "), []string{"C T complete 0.006000 ns="})
 }
 
-// §5 "Equal times: the chain decides, then arrival", for runs longer than a pair: a step's
+// docs/telemetry.md §5 (at equal times the chain decides, then the order of arrival), for
+// runs longer than a pair: a step's
 // first four transitions share one telemetry time (one service), in every arrival order,
 // one batch or one transition per batch; and the same run after an earlier transition that
 // it continues. Every order gives the same durations.
