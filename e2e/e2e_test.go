@@ -224,8 +224,9 @@ func TestTodaysTasker(t *testing.T) {
 }
 
 // TestLateBeyondSettleWindow sends some transitions later than the connector's settle window
-// (§5: late). They must still count as transitions, exactly, and be counted as late; the facts
-// that depend on them are derived only "if still possible", so the histograms and attempts are
+// (docs/telemetry.md §5: late). They must still count as transitions, exactly, and be counted
+// as late; the facts that depend on them are derived only where that is still possible, so the
+// histograms and attempts are
 // not compared here.
 func TestLateBeyondSettleWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -310,7 +311,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Logf("Prometheus matched the ground truth %s after the simulator finished", time.Since(simEnd).Round(time.Second))
 	})
 
-	t.Run("every metric of the spec exists", func(t *testing.T) {
+	t.Run("every metric of docs/telemetry.md §7 exists", func(t *testing.T) {
 		for _, name := range []string{
 			sim.MetricTaskTransitions, sim.MetricStepTransitions, sim.MetricStepAttempts, sim.MetricInvalidTransitions,
 			sim.MetricTaskStateDuration + "_bucket", sim.MetricTaskStateDuration + "_sum", sim.MetricTaskStateDuration + "_count",
@@ -385,7 +386,7 @@ func TestEndToEnd(t *testing.T) {
 		for name, want := range map[string]float64{
 			"otelcol_connector_tasker_state_duplicates":            float64(truth.Injected.Duplicates),
 			"otelcol_processor_tasker_state_transitions_duplicate": float64(truth.Injected.Duplicates),
-			// Late carriers came within the settle window: nothing was late in the spec's sense.
+			// Late carriers came within the settle window: nothing was late in the sense of docs/telemetry.md §5.
 			"otelcol_connector_tasker_state_late_transitions": 0,
 		} {
 			got, err := self.sum(ctx, name)

@@ -253,7 +253,8 @@ func TestCrashRestart(t *testing.T) {
 
 	sendParts(ctx, t, st, plan, base, plan.Spans[resume:], time.Now().Add(-plan.Spans[resume].EmitAt))
 	// Transitions count exactly, whenever they arrive; the facts that pair a transition from
-	// before the crash with one after it are derived "if still possible" (§5: the first part
+	// before the crash with one after it are derived only where that is still possible
+	// (docs/telemetry.md §5: the first part
 	// settled long before), so only the counters are compared.
 	received := append(append([]*sim.Span(nil), plan.Spans[:crash]...), plan.Spans[resume:]...)
 	want := sim.ComputeTruth(plan.Sent(received), base)

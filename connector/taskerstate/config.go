@@ -145,7 +145,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	add(c.LogConfig.Validate())
+	add(c.LogConfig.Check())
 	add(c.DeriveConfig.Validate(&c.Limits))
 	add(confcheck.Duration("flush_interval", c.FlushInterval, 100*time.Millisecond, 15*time.Second, false))
 	add(confcheck.Duration("series_expiry", c.SeriesExpiry, time.Second, 10*time.Minute, true))
@@ -164,54 +164,11 @@ func (c *Config) Validate() error {
 	if c.Exemplars.Enabled && (c.Exemplars.MaxPerDataPoint <= 0 || c.Exemplars.MaxPerDataPoint > maxExemplarsPerPoint) {
 		add(fmt.Errorf("exemplars::max_per_data_point: must be between 1 and %d when exemplars are enabled (each point keeps that many), got %d; use a value such as 5, or set exemplars::enabled to false", maxExemplarsPerPoint, c.Exemplars.MaxPerDataPoint))
 	}
-	add(checkDimensions("extra_dimensions", c.ExtraDimensions))
-	return errors.Join(errs...)
-}
-
-// checkDimensions refuses an extra dimension that would become a label the metrics already
-// have or Prometheus reserves. key is where the dimensions are configured (the connector's
-// extra_dimensions, or its shared log's, the tasker_state extension's).
-func checkDimensions(key string, dims []string) error {
-	var errs []error
-	for i, d := range dims {
-		if r, ok := reservedLabel(d); ok {
-			errs = append(errs, fmt.Errorf("%s[%d]: %q would be the label %q, which the metrics already have or Prometheus reserves; remove it, or copy the attribute to another name", key, i, d, r))
-		}
-	}
 	return errors.Join(errs...)
 }
 
 // maxExemplarsPerPoint bounds exemplars::max_per_data_point: each series keeps that many.
 const maxExemplarsPerPoint = 100
-
-// reservedDimensions are the attribute names the metrics already carry, and the labels the
-// prometheus exporter or Prometheus itself put on every series.
-var reservedDimensions = append(series.ReservedAttrs(), series.OverflowKey, "le", "quantile", "job", "instance")
-
-// reservedLabel reports whether the attribute name d becomes, as a Prometheus label (every
-// character other than a letter, digit or underscore turned into an underscore), one that
-// is reserved; it returns that label.
-func reservedLabel(d string) (string, bool) {
-	label := promLabel(d)
-	if strings.HasPrefix(label, "__") {
-		return label, true
-	}
-	for _, r := range reservedDimensions {
-		if label == promLabel(r) {
-			return label, true
-		}
-	}
-	return "", false
-}
-
-func promLabel(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, name)
-}
 
 func (h *HistogramConfig) validate() error {
 	var errs []error

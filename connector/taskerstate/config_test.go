@@ -2,6 +2,7 @@ package taskerstate
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/metadata"
+	"github.com/tasker-systems/otelcol-tasker/connector/taskerstate/internal/series"
 	"github.com/tasker-systems/otelcol-tasker/internal/engine"
 	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 	"github.com/tasker-systems/otelcol-tasker/internal/transition"
@@ -126,9 +128,46 @@ func TestConfigInvalid(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), want)
+			// Once: the collector's validation walks the embedded configurations too.
+			assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
 		})
 	}
+}
+
+// TestReservedDimensionsAreTheMetricsAttributes: the shared check of extra_dimensions (in
+// internal/engine, used by the connector and the tasker_state extension) refuses exactly the
+// attribute names the metrics carry, and the overflow attribute.
+func TestReservedDimensionsAreTheMetricsAttributes(t *testing.T) {
+	assert.ElementsMatch(t, series.ReservedAttrs(), engine.MetricAttrs)
+	assert.Equal(t, series.OverflowKey, engine.OverflowAttr)
+	for _, a := range append(series.ReservedAttrs(), series.OverflowKey) {
+		assert.Error(t, engine.CheckDimensions("extra_dimensions", []string{a}), a)
+	}
+}
+
+// TestConfigErrorsOnce: a bad value of the entity log's keys (embedded from engine.LogConfig),
+// of how it derives (engine.DeriveConfig) and of the connector's own is reported once, under
+// the user's key path, though the collector's validation walks every embedded struct.
+func TestConfigErrorsOnce(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Limits.MaxMemory = 1000
+	cfg.TransitionTime = "middle"
+	cfg.SettleWindow = 30
+	cfg.ExtraDimensions = []string{"handler_name"}
+	cfg.FlushInterval = 0
+	err := confmap.Validate(cfg)
+	require.Error(t, err)
+	for _, want := range []string{
+		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 64MiB",
+		`transition_time: unknown value "middle"`,
+		"settle_window: 30ns is under its floor of 100ms",
+		`extra_dimensions[0]: "handler_name" would be the label "handler_name"`,
+		"flush_interval: must be a positive duration",
+	} {
+		assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
+	}
+	assert.NotContains(t, err.Error(), "logconfig")
+	assert.NotContains(t, err.Error(), "deriveconfig")
 }
 
 // TestConfigUnknownKey: a misspelt key is refused with the nearest valid one, at any depth.

@@ -137,7 +137,7 @@ func attemptBuckets(i int) []uint64 {
 
 var attemptBounds = []float64{0, 1, 2, 3, 4, 5, 10}
 
-// goldenSums are the expected sums, derived by hand from the spec (§1–§3, §7).
+// goldenSums are the expected sums, derived by hand from docs/telemetry.md (§1–§3, §7).
 var goldenSums = map[string]int64{
 	// tasker.task.state_transitions: every recognised task transition once; from_state
 	// "none" for none/empty; legacy in_progress shows as steps_in_process; event_name from

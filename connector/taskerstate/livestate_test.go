@@ -840,10 +840,10 @@ func TestLiveStateFollowsCausalOrder(t *testing.T) {
 	assertView(t, want, liveView(t, h.ticks(3)), "45 s")
 }
 
-// TestLiveStateTerminalSurvivesLogOverflow: having reached a terminal state is final (§7:
-// "later moves out of a terminal state (invalid) do not make it live again"), also when the
-// transition into it has left an overflowing log (§5: it drops its oldest settled
-// transitions, keeping its start and any open claim). With logs of 4 transitions:
+// TestLiveStateTerminalSurvivesLogOverflow: having reached a terminal state is final
+// (docs/telemetry.md §7, "Live state": an invalid move out of it does not make the entity live
+// again), also when the transition into it has left an overflowing log (§5: it drops its
+// oldest settled transitions, keeping its start and any open claim). With logs of 4 transitions:
 //
 //	TK: none→pending 0, pending→initializing 100, initializing→complete 200, complete→pending
 //	    300 (invalid); then pending→initializing 400, initializing→enqueuing_steps 500,

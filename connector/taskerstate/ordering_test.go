@@ -17,10 +17,11 @@ import (
 // orchestration's. The first two transitions in telemetry time are the worker's
 // enqueued → in_progress (1.0 s) and the orchestration's pending → enqueued (1.4 s).
 //
-// §5: "When a transition does not chain onto the one before it and a transition from another
-// service, less than a maximum clock skew later (configurable, default 1 s), does, that one
-// moves up; a negative gap then counts as 0 (and is counted as skew). [...] A chain that still
-// breaks is a gap (a lost or sampled-out transition): no time is derived across it."
+// docs/telemetry.md §5: when a transition does not chain onto the one before it, and a
+// transition from another service that is less than max_clock_skew (default 1 s) later does,
+// that one is moved up; a gap that comes out negative counts as 0 and is counted as clock skew.
+// Where the chain still breaks (a transition was lost or sampled out), no time is derived
+// across the gap.
 //
 // Walking the log by that rule: pending → enqueued (1.4 s) does not chain onto
 // enqueued → in_progress (1.0 s), and no transition less than 1 s after it chains onto
@@ -59,8 +60,9 @@ func TestSkewRepairOnlyMovesALaterTransitionUp(t *testing.T) {
 	assert.Equal(t, int64(1), pts[orch+"|tasker.step.attempts|attempt_number=1,handler_name=h,namespace=n,outcome=success"].value)
 }
 
-// §7: "A fact derived from two transitions (a time in state, an attempt, a completion)
-// belongs to the resource of the later one in telemetry time." The worker's clock is 3 ms
+// docs/telemetry.md §7, Resources: a fact derived from two transitions (a time in a state, an
+// attempt, a completion) belongs to the resource of the later one in telemetry time. The
+// worker's clock is 3 ms
 // behind: its claim (97 ms) is stamped before the orchestration's enqueue (100 ms) that it
 // follows. The time in enqueued (0 s after the skew correction) is derived from the pair, and
 // the later of the two in telemetry time is the enqueue: it belongs to the orchestration,
@@ -105,9 +107,9 @@ func roundAll(m map[string]float64) map[string]float64 {
 	return m
 }
 
-// §7: "correlation_id is a request id: one per task. [...] It travels as an exemplar on the
-// points it contributed to". A step's transitions that do not carry it themselves take their
-// task's.
+// docs/telemetry.md §7: a correlation id is one per task, and travels as an exemplar
+// on the points it contributed to. A step's transitions that do not carry it themselves take
+// their task's.
 func TestStepExemplarsCarryTheTasksCorrelationID(t *testing.T) {
 	h := newHarness(t, testConfig())
 	b := newTraces()

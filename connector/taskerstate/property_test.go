@@ -54,7 +54,7 @@ var propBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 // ---- the contract's tables, written from §1–§3 ------------------------------------------
 //
 // Validity (§1–§2) and event names (§3) come from the simulator's model
-// (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName), which is written from the spec
+// (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName), which is written from docs/telemetry.md
 // without the project's internal packages for the same reason: the end-to-end ground truth.
 // The states and terminal sets below drive the generator.
 
@@ -600,8 +600,8 @@ func (w *propWorkload) taskSpans(task *propTask) {
 			w.resend(tr, task.trace)
 		}
 	}
-	// A span of the task that carries its namespace but no transition (§5: "from any span of
-	// the task that carries namespace").
+	// A span of the task that carries its namespace but no transition (docs/telemetry.md §5:
+	// namespace is learned from any span of the task that carries it).
 	if task.nsBareOnly || task.ns != "" && r.Float64() < 0.1 {
 		ms := task.trs[0].ms + r.Int64N(2000)
 		w.newSpan(orch, "process_single_task_from_ready_info", task.trace, ms, ms+5, map[string]any{

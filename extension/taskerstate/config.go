@@ -26,7 +26,7 @@ var (
 
 // Validate checks every key and says how to fix what is wrong.
 func (c *Config) Validate() error {
-	return errors.Join(c.LogConfig.Validate(), c.DeriveConfig.Validate(&c.Limits))
+	return errors.Join(c.LogConfig.Check(), c.DeriveConfig.Validate(&c.Limits))
 }
 
 // Unmarshal refuses an unknown key with the nearest valid one as a hint.

@@ -3,6 +3,7 @@ package taskerstate
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +46,51 @@ func TestConfig(t *testing.T) {
 	_, err = load(t, "bad_settle")
 	require.Error(t, err)
 	for _, frag := range []string{"settle_window: 30ns is under its floor of 100ms", "limits::idle_ttl: 10s is under its floor of 1m0s"} {
-		assert.Contains(t, err.Error(), frag)
+		assert.Equal(t, 1, strings.Count(err.Error(), frag), "want %q exactly once in:\n%v", frag, err)
 	}
 
 	err = confmap.NewFromStringMap(map[string]any{"setle_window": "1s"}).Unmarshal(createDefaultConfig())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "setle_window: unknown key; did you mean settle_window?")
+}
+
+// TestReservedDimensions: the extension refuses, as the connector does, an extra dimension
+// that would become a label the connector's metrics already have or Prometheus reserves: the
+// connector derives its metrics from the extension's log, with the extension's dimensions.
+func TestReservedDimensions(t *testing.T) {
+	_, err := load(t, "reserved_dimensions")
+	require.Error(t, err)
+	for _, want := range []string{
+		`extra_dimensions[1]: "namespace" would be the label "namespace", which the metrics already have or Prometheus reserves`,
+		`extra_dimensions[2]: "from.state" would be the label "from_state"`,
+		`extra_dimensions[3]: "le" would be the label "le"`,
+		`extra_dimensions[4]: "__name__" would be the label "__name__"`,
+		`extra_dimensions[5]: "handler_name" would be the label "handler_name"`,
+	} {
+		assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
+	}
+	assert.NotContains(t, err.Error(), "extra_dimensions[0]", "correlation_id is no label of the metrics")
+}
+
+// TestConfigErrorsOnce: a bad value of the entity log's keys (embedded from engine.LogConfig)
+// or of how it derives (engine.DeriveConfig) is reported once, under the user's key path,
+// though the collector's validation walks the embedded structs as well as the Config.
+func TestConfigErrorsOnce(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Limits.MaxMemory = 1000
+	cfg.SettleWindow = 30
+	cfg.ResourceKeyAttributes = nil
+	err := confmap.Validate(cfg)
+	require.Error(t, err)
+	for _, want := range []string{
+		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 64MiB",
+		"settle_window: 30ns is under its floor of 100ms",
+		"resource_key_attributes: empty",
+	} {
+		assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
+	}
+	assert.NotContains(t, err.Error(), "logconfig")
+	assert.NotContains(t, err.Error(), "deriveconfig")
 }
 
 // The extension hands out one engine, which both stamps and derives, once it has started.

@@ -45,8 +45,12 @@ func DefaultLogConfig() LogConfig {
 	}
 }
 
-// Validate checks every key and says how to fix what is wrong.
-func (c *LogConfig) Validate() error {
+// Check checks every key and says how to fix what is wrong. It is not named Validate on
+// purpose: LogConfig is embedded in each component's Config, whose Validate calls Check, and
+// the collector's validation walks every field that is a confmap.Validator, so a Validate
+// here would report each error a second time, under the field's name ("logconfig: ...")
+// rather than the user's key path.
+func (c *LogConfig) Check() error {
 	return errors.Join(
 		c.Attributes.Validate("attributes"),
 		c.TransitionTime.Validate("transition_time"),
@@ -73,7 +77,8 @@ func DefaultDeriveConfig() DeriveConfig {
 	return DeriveConfig{SettleWindow: 30 * time.Second, ResourceKeyAttributes: []string{"service.name"}}
 }
 
-// Validate checks the keys against each other and the log's limits.
+// Validate checks the keys against each other and the log's limits, and refuses an extra
+// dimension that would become a label the metrics already have (CheckDimensions).
 func (c *DeriveConfig) Validate(limits *statelog.Limits) error {
 	var errs []error
 	add := func(err error) {
@@ -96,6 +101,7 @@ func (c *DeriveConfig) Validate(limits *statelog.Limits) error {
 	}
 	add(validateNames("resource_key_attributes", c.ResourceKeyAttributes))
 	add(validateNames("extra_dimensions", c.ExtraDimensions))
+	add(CheckDimensions("extra_dimensions", c.ExtraDimensions))
 	return errors.Join(errs...)
 }
 

@@ -114,9 +114,14 @@ func (d *deriving[P]) added(l *Log[P], ei, p uint32, now int64) {
 }
 
 func (d *deriving[P]) setCorrelation(l *Log[P], ei uint32, id string) {
-	if de := d.ents.at(ei); de.corr.form == idNone {
-		de.corr = l.ids.makeID(id)
+	if d.ents.at(ei).corr.form != idNone {
+		return
 	}
+	u, ok := parseUUID(id)
+	if !ok {
+		l.roomForID(len(id), ei)
+	}
+	d.ents.at(ei).corr = l.ids.makeParsedID(id, u, ok)
 }
 
 // correlation returns an entity's correlation id, else its task's.

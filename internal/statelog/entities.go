@@ -101,6 +101,9 @@ func (l *Log[P]) entity(k tasker.Kind, id string, now int64, keep uint32) uint32
 		for l.Len() >= l.limits.MaxEntities && l.evictOne(EvictCapacity, keep) {
 		}
 	}
+	if !key.isUUID {
+		l.roomForID(len(key.id), keep)
+	}
 	i := l.allocEntity(keep)
 	l.byID.ready(l.entHash)
 	_, s := l.probe(&key)
@@ -196,6 +199,48 @@ func (l *Log[P]) addTrPage() {
 		l.derive.trs.addPage()
 	}
 }
+
+// roomForID makes room in the id arena for an id of n bytes that is not a canonical UUID,
+// within max_memory, sparing keep. The arena is counted in Bytes like the slabs, but it grows
+// by the byte and frees by compaction, so: when at least half of it is garbage (the ids of
+// entities that left), it is compacted; else it grows when the budget allows; else entities
+// go as for a slab page (the least recently seen first), their ids becoming garbage, until an
+// eighth of the arena is garbage and compacting makes the room. It stops evicting after
+// maxBarrenEvictions in a row that free no id bytes (entities with UUID ids): the arena then
+// grows past the budget rather than empty the log for one id.
+func (l *Log[P]) roomForID(n int, keep uint32) {
+	a := &l.ids
+	barren := 0
+	for !a.room(n) {
+		if a.garbage >= n && 2*a.garbage >= len(a.buf) {
+			l.compactIDs()
+			continue
+		}
+		newCap, added := a.growth(n)
+		if l.fits(added) {
+			a.grow(newCap)
+			return
+		}
+		if a.garbage >= n && 8*a.garbage >= len(a.buf) {
+			l.compactIDs()
+			continue
+		}
+		before := a.garbage
+		if barren >= maxBarrenEvictions || !l.evictOne(EvictMemory, keep) {
+			a.grow(newCap)
+			return
+		}
+		if a.garbage == before {
+			barren++
+		} else {
+			barren = 0
+		}
+	}
+}
+
+// maxBarrenEvictions bounds the evictions in a row, each of an entity without id bytes in
+// the arena, that roomForID makes for one id.
+const maxBarrenEvictions = 64
 
 // entPageBytes and trPageBytes are the bytes one more page of the slabs would add.
 func (l *Log[P]) entPageBytes() int64 {

@@ -1460,8 +1460,8 @@ func TestServiceInstancesAreBounded(t *testing.T) {
 
 // ---- Regressions found in review -----------------------------------------------------------
 
-// §5 "Equal times: the chain decides, then arrival." Two transitions of one step from one
-// service, at the same telemetry time, arrive in reverse order.
+// docs/telemetry.md §5: at equal times the chain decides, then the order of arrival. Two
+// transitions of one step from one service, at the same telemetry time, arrive in reverse order.
 func TestEqualTimesOneServiceChainDecides(t *testing.T) {
 	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
 	add(l,
@@ -1491,7 +1491,7 @@ func TestEqualTimesOneServiceStamps(t *testing.T) {
 	}
 }
 
-// §5/§7: an attempt closes "counted once" at the step's next closing transition; every
+// docs/telemetry.md §5/§7: an attempt closes, counted once, at the step's next closing transition; every
 // fact exactly once. A late claim that lands between an already counted claim and its close
 // must not make that close count a second attempt.
 func TestLateClaimDoesNotCountTheCloseTwice(t *testing.T) {
@@ -1513,7 +1513,8 @@ func TestLateClaimDoesNotCountTheCloseTwice(t *testing.T) {
 	}
 }
 
-// §5 retention: "a step, once its task is terminal, since a step's error is not terminal".
+// docs/telemetry.md §5, Retention: a step is finished when its task is, since a step's error
+// is not terminal.
 // A completed step of a still-running task is not finished: it outlives the grace period.
 func TestStepFinishedOnlyWithItsTask(t *testing.T) {
 	l, _, clk := newLog(t, DefaultLimits(), defaultTiming())
@@ -1532,7 +1533,7 @@ func TestStepFinishedOnlyWithItsTask(t *testing.T) {
 	}
 }
 
-// §5: "A value directly on a carrier wins for that transition".
+// docs/telemetry.md §5: a value on the carrier itself wins for that transition.
 func TestDirectNamespaceWinsOverLaterLink(t *testing.T) {
 	l, rec, clk := newLog(t, DefaultLimits(), defaultTiming())
 	l.Learn(transition.Hint{TaskID: "T", Namespace: "billing"})
@@ -1547,7 +1548,8 @@ func TestDirectNamespaceWinsOverLaterLink(t *testing.T) {
 	})
 }
 
-// §7: "Every recognised transition that is not a duplicate counts in state_transitions".
+// docs/telemetry.md §7: every recognised transition that is not a duplicate counts in the
+// state_transitions metrics.
 // A burst of transitions of one entity within the settle window overflows its log: the
 // entity is settled at once, so that every transition is still counted.
 func TestOverflowWithinSettleWindowCountsEveryTransition(t *testing.T) {
@@ -1569,7 +1571,8 @@ func TestOverflowWithinSettleWindowCountsEveryTransition(t *testing.T) {
 	}
 }
 
-// §5: "an overflowing log drops its oldest settled transitions but keeps its start". A task
+// docs/telemetry.md §5: an overflowing log drops its oldest settled transition but keeps its
+// start. A task
 // whose none-transition never arrived starts at pending → initializing (§5, completion);
 // overflow must keep it, so that the completion is still measured.
 func TestOverflowKeepsTheFallbackStart(t *testing.T) {
@@ -1593,7 +1596,8 @@ func TestOverflowKeepsTheFallbackStart(t *testing.T) {
 	sameMultiset(t, "completion", rec.of("C "), []string{"C T complete 0.006000 ns="})
 }
 
-// §5 "Equal times: the chain decides, then arrival", for runs longer than a pair: a step's
+// docs/telemetry.md §5 (at equal times the chain decides, then the order of arrival), for
+// runs longer than a pair: a step's
 // first four transitions share one telemetry time (one service), in every arrival order,
 // one batch or one transition per batch; and the same run after an earlier transition that
 // it continues. Every order gives the same durations.
@@ -1693,5 +1697,101 @@ func TestByteSize(t *testing.T) {
 	}
 	if s := ByteSize(64 << 20).String(); s != "64MiB" {
 		t.Errorf("String %q", s)
+	}
+}
+
+// ---- max_memory and the id arena -----------------------------------------------------------
+
+// padID is an id of exactly n bytes that is not a canonical UUID, so that the log keeps it
+// in its arena.
+func padID(prefix string, i, n int) string {
+	id := fmt.Sprintf("%s%d-", prefix, i)
+	return id + strings.Repeat("x", n-len(id))
+}
+
+// TestMaxMemoryBoundsTheIDArena: ids that are not UUIDs (a task's, a step's and, in a
+// deriving log, a task's correlation id) go into the log's arena, which is counted in Bytes.
+// A stream of new entities with such ids, as long as limits::max_id_bytes and
+// max_correlation_id_bytes allow up to their maximum, keeps the log within max_memory: the
+// arena's garbage (the ids of the entities that left) is compacted, and it grows only within
+// the budget, entities going to make room as they do for a slab page. The log stays
+// consistent, and holds the newest.
+func TestMaxMemoryBoundsTheIDArena(t *testing.T) {
+	for _, mode := range []string{"stamping", "deriving"} {
+		for _, mem := range []ByteSize{1 << 20, 8 << 20} {
+			for _, n := range []int{37, transition.DefaultValueLimits().MaxIDBytes, transition.MaxIDBytesLimit} {
+				t.Run(fmt.Sprintf("%s/%s/%dB", mode, mem, n), func(t *testing.T) {
+					lim := DefaultLimits()
+					lim.MaxMemory = mem
+					clk := clockwork.NewFakeClock()
+					l := NewStamping[struct{}](lim, defaultTiming(), clk)
+					if mode == "deriving" {
+						l = NewDeriving[struct{}](lim, defaultTiming(), clk, &recorder{})
+					}
+					// held is what max_memory bounds here: all of Bytes but, in a deriving log, the
+					// settle queue, which grows by appending (at most an item per entity) and is
+					// only charged when a slab page is next added.
+					held := func() int64 {
+						if l.derive != nil {
+							return l.Bytes() - l.derive.queue.bytes()
+						}
+						return l.Bytes()
+					}
+					const tasks = 20_000
+					for i := range tasks {
+						tk := padID("t", i, n)
+						x := transition.Transition{Kind: tasker.KindTask, ID: tk, TaskID: tk, From: tasker.StateNone, To: tasker.Pending,
+							Time: at(int64(i)), Source: orch, CorrelationID: padID("c", i, n)}
+						l.Add(&x, struct{}{})
+						y := transition.Transition{Kind: tasker.KindStep, ID: padID("s", i, n), TaskID: tk, From: tasker.StateNone,
+							To: tasker.Pending, Time: at(int64(i)), Source: orch}
+						l.Add(&y, struct{}{})
+						if b := held(); b > int64(mem) {
+							t.Fatalf("after %d tasks and their steps: %d bytes held, over max_memory %d (the id arena %d)", i+1, b, int64(mem), l.ids.bytes())
+						}
+						if i%1000 == 999 {
+							clk.Advance(time.Millisecond)
+						}
+					}
+					if err := l.check(); err != nil {
+						t.Fatal(err)
+					}
+					if l.Get(tasker.KindTask, padID("t", tasks-1, n)) == nil || l.Get(tasker.KindStep, padID("s", tasks-1, n)) == nil {
+						t.Error("the newest task and step are not tracked")
+					}
+					if l.Len() < 10 {
+						t.Errorf("only %d entities tracked", l.Len())
+					}
+					if st := l.TakeStats(); mem == 1<<20 && st.Evicted[tasker.KindTask][EvictMemory]+st.Evicted[tasker.KindTask][EvictUnsettled] == 0 {
+						t.Errorf("the budget did not bind: no task evicted for memory (%v)", st.Evicted)
+					}
+					t.Logf("%d entities tracked, %d bytes (the id arena %d)", l.Len(), l.Bytes(), l.ids.bytes())
+				})
+			}
+		}
+	}
+}
+
+// TestIDArenaDoesNotEmptyTheLog: a log full of entities with UUID ids (no arena bytes) that
+// then sees entities with other ids does not evict everything to make arena room: evicting an
+// entity with a UUID id frees no id bytes, so it stops after a few.
+func TestIDArenaDoesNotEmptyTheLog(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxMemory = 2 << 20
+	l, _, _ := newLog(t, lim, defaultTiming())
+	for _, id := range stepUUIDs('a', 20_000) {
+		x := transition.Transition{Kind: tasker.KindStep, ID: id, From: tasker.StateNone, To: tasker.Pending, Time: at(1), Source: orch}
+		l.Add(&x, struct{}{})
+	}
+	full := l.Len()
+	for i := range 50 {
+		x := transition.Transition{Kind: tasker.KindStep, ID: padID("s", i, 1024), From: tasker.StateNone, To: tasker.Pending, Time: at(2), Source: orch}
+		l.Add(&x, struct{}{})
+	}
+	if l.Len() < full/2 {
+		t.Errorf("%d entities tracked after 50 with long ids, %d before", l.Len(), full)
+	}
+	if err := l.check(); err != nil {
+		t.Fatal(err)
 	}
 }

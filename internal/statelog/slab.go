@@ -144,7 +144,8 @@ func (x *index) bytes() int64 { return int64(cap(x.slots)) * 4 }
 
 // arena holds variable-length byte strings (ids that are not canonical UUIDs). Freed bytes
 // are counted as garbage; when garbage passes half the arena, the live strings are copied
-// into a second buffer, which is kept for the next compaction.
+// into a second buffer, which is kept for the next compaction. The log grows it only through
+// roomForID, within max_memory, so that put never reallocates.
 type arena struct {
 	buf, spare []byte
 	garbage    int
@@ -154,6 +155,27 @@ func (a *arena) put(s string) (off, n uint32) {
 	off = uint32(len(a.buf))
 	a.buf = append(a.buf, s...)
 	return off, uint32(len(s))
+}
+
+// room reports whether n more bytes fit in the buffer as it is.
+func (a *arena) room(n int) bool { return len(a.buf)+n <= cap(a.buf) }
+
+// minArena is the arena's first capacity.
+const minArena = 4 << 10
+
+// growth returns the capacity that makes room for n more bytes, and what growing to it adds
+// to bytes(), counting the spare buffer at the size a compaction may fill it to: its live
+// bytes, at most the buffer's.
+func (a *arena) growth(n int) (newCap int, added int64) {
+	newCap = max(2*cap(a.buf), len(a.buf)+n, minArena)
+	return newCap, int64(newCap-cap(a.buf)) + int64(max(newCap-cap(a.spare), 0))
+}
+
+// grow gives the buffer a capacity of newCap (exactly: append's growth would round it up).
+func (a *arena) grow(newCap int) {
+	b := make([]byte, len(a.buf), newCap)
+	copy(b, a.buf)
+	a.buf = b
 }
 
 func (a *arena) get(off, n uint32) []byte { return a.buf[off : off+n : off+n] }
@@ -167,6 +189,9 @@ func (a *arena) wantsCompaction() bool { return a.garbage > 64<<10 && 2*a.garbag
 // its new place), into the spare buffer, and swaps the two.
 func (a *arena) compact(every func(move func(off, n uint32) uint32)) {
 	out := a.spare[:0]
+	if live := len(a.buf) - a.garbage; cap(out) < live {
+		out = make([]byte, 0, live) // no larger than the buffer, as growth counted it
+	}
 	every(func(off, n uint32) uint32 {
 		at := uint32(len(out))
 		out = append(out, a.buf[off:off+n]...)

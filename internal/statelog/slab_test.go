@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -63,4 +64,14 @@ func TestMinHeapAgainstSorting(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRecordSizes: the sizes of the slab records that the comments, the README's Memory
+// section and the bytes per entity rest on: an entity 96 bytes (160 with a deriving log's
+// dentity), a transition 32 (plus 16 of settling state in a deriving log).
+func TestRecordSizes(t *testing.T) {
+	require.Equal(t, uintptr(96), unsafe.Sizeof(entity{}), "entity")
+	require.Equal(t, uintptr(64), unsafe.Sizeof(dentity{}), "dentity")
+	require.Equal(t, uintptr(32), unsafe.Sizeof(entry{}), "entry")
+	require.Equal(t, uintptr(16), unsafe.Sizeof(settling{}), "settling")
 }

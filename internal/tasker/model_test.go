@@ -126,7 +126,7 @@ func mustParse(t *testing.T, s string) State {
 	t.Helper()
 	st := ParseState(s)
 	if st == StateInvalid {
-		t.Fatalf("ParseState(%q) = invalid; the spec names this state", s)
+		t.Fatalf("ParseState(%q) = invalid; docs/telemetry.md §1–§2 names this state", s)
 	}
 	return st
 }
@@ -307,7 +307,7 @@ func TestMachineStatesAndGroups(t *testing.T) {
 			got[si.State.String()] = si.Terminal
 		}
 		if len(got) != len(want) {
-			t.Errorf("%s machine has %d states, spec has %d", name, len(got), len(want))
+			t.Errorf("%s machine has %d states, docs/telemetry.md has %d", name, len(got), len(want))
 		}
 		for s, term := range want {
 			g, ok := got[s]
@@ -624,7 +624,7 @@ func TestEventNameRows(t *testing.T) {
 }
 
 // TestEventNameMatrix checks every from × to pair (none and the legacy string included)
-// against the spec's tables evaluated first-match, top to bottom.
+// against the tables of docs/telemetry.md §3 evaluated first-match, top to bottom.
 func TestEventNameMatrix(t *testing.T) {
 	for _, from := range allNames() {
 		for _, to := range allNames() {
@@ -639,8 +639,8 @@ func TestEventNameMatrix(t *testing.T) {
 	}
 }
 
-// TestValidMovesWithoutEventName lists the valid moves no row of §3 names (spec: keep them, and
-// count them): every valid move is either named or in this list.
+// TestValidMovesWithoutEventName lists the valid moves no row of docs/telemetry.md §3 names (they
+// have no event name, and are still counted): every valid move is either named or in this list.
 func TestValidMovesWithoutEventName(t *testing.T) {
 	unnamedTask := map[string]bool{
 		"evaluating_results→enqueuing_steps": true,

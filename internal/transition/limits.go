@@ -42,6 +42,17 @@ const MaxAttemptLimit = 1<<16 - 1
 // uuidBytes is the length of a UUID in its text form, the shape of every Tasker id.
 const uuidBytes = 36
 
+// The largest max_id_bytes, max_correlation_id_bytes and max_name_bytes. An id that is not a
+// UUID is kept whole in the entity log for its entity's life, within max_memory, so that one
+// id of many kilobytes would take the room of many entities (Tasker's are 36-byte UUIDs; 1 KiB
+// leaves room for any other scheme). A name (namespace, handler, service) is kept for the
+// log's life in a table of up to 65,536, and is a label of every series it is on.
+const (
+	MaxIDBytesLimit            = 1 << 10
+	MaxCorrelationIDBytesLimit = 1 << 10
+	MaxNameBytesLimit          = 4 << 10
+)
+
 // The range of max_future_skew: under a second it would refuse the skew between hosts that
 // the components tolerate anyway (max_clock_skew, default 1s), and it is then most likely a
 // number written without its unit (YAML's 600 is 600 ns); past a day, a wrong clock would
@@ -76,13 +87,25 @@ func (l *ValueLimits) Validate(prefix string) error {
 		errs = append(errs, fmt.Errorf("%s: %d is shorter than a UUID (%d bytes), the form of Tasker's ids; set at least %d (default %d)",
 			key("max_id_bytes"), l.MaxIDBytes, uuidBytes, uuidBytes, d.MaxIDBytes))
 	}
+	if l.MaxIDBytes > MaxIDBytesLimit {
+		errs = append(errs, fmt.Errorf("%s: must be at most %d, got %d (default %d): an id that is not a UUID is kept whole for its entity's life, within limits::max_memory, so a longer one would take the room of many entities; Tasker's ids are 36-byte UUIDs",
+			key("max_id_bytes"), MaxIDBytesLimit, l.MaxIDBytes, d.MaxIDBytes))
+	}
 	if l.MaxNameBytes < 1 {
 		errs = append(errs, fmt.Errorf("%s: must be at least 1 (default %d); every kept value needs a bound",
 			key("max_name_bytes"), d.MaxNameBytes))
 	}
+	if l.MaxNameBytes > MaxNameBytesLimit {
+		errs = append(errs, fmt.Errorf("%s: must be at most %d, got %d (default %d): names are kept for the log's life (up to 65,536) and are labels of every series they are on; Tasker's namespaces and handlers are short identifiers",
+			key("max_name_bytes"), MaxNameBytesLimit, l.MaxNameBytes, d.MaxNameBytes))
+	}
 	if l.MaxCorrelationIDBytes < uuidBytes {
 		errs = append(errs, fmt.Errorf("%s: %d is shorter than a UUID (%d bytes), the form of Tasker's correlation ids; set at least %d (default %d)",
 			key("max_correlation_id_bytes"), l.MaxCorrelationIDBytes, uuidBytes, uuidBytes, d.MaxCorrelationIDBytes))
+	}
+	if l.MaxCorrelationIDBytes > MaxCorrelationIDBytesLimit {
+		errs = append(errs, fmt.Errorf("%s: must be at most %d, got %d (default %d): a correlation id that is not a UUID is kept whole with its task, within limits::max_memory, so a longer one would take the room of many entities; Tasker's are 36-byte UUIDs",
+			key("max_correlation_id_bytes"), MaxCorrelationIDBytesLimit, l.MaxCorrelationIDBytes, d.MaxCorrelationIDBytes))
 	}
 	if l.MaxFutureSkew < minFutureSkew || l.MaxFutureSkew > maxFutureSkew {
 		errs = append(errs, fmt.Errorf("%s: %v is outside %v..%v; write a duration with its unit (a bare number is nanoseconds), such as %v (the default)",

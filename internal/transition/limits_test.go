@@ -40,6 +40,9 @@ func TestValueLimitsValidate(t *testing.T) {
 		{"id shorter than a UUID", func(l *ValueLimits) { l.MaxIDBytes = 35 }, []string{"limits::max_id_bytes", "at least 36"}},
 		{"no name bytes", func(l *ValueLimits) { l.MaxNameBytes = 0 }, []string{"limits::max_name_bytes", "at least 1"}},
 		{"negative correlation bytes", func(l *ValueLimits) { l.MaxCorrelationIDBytes = -1 }, []string{"limits::max_correlation_id_bytes", "at least 36"}},
+		{"id of a megabyte", func(l *ValueLimits) { l.MaxIDBytes = 1 << 20 }, []string{"limits::max_id_bytes: must be at most 1024, got 1048576", "limits::max_memory", "UUIDs"}},
+		{"name of 8 KiB", func(l *ValueLimits) { l.MaxNameBytes = 8192 }, []string{"limits::max_name_bytes: must be at most 4096, got 8192", "labels"}},
+		{"correlation id of 2 KiB", func(l *ValueLimits) { l.MaxCorrelationIDBytes = 2048 }, []string{"limits::max_correlation_id_bytes: must be at most 1024, got 2048", "limits::max_memory"}},
 		{"skew without its unit", func(l *ValueLimits) { l.MaxFutureSkew = 600 }, []string{"limits::max_future_skew", "unit", "10m0s"}},
 		{"zero skew", func(l *ValueLimits) { l.MaxFutureSkew = 0 }, []string{"limits::max_future_skew"}},
 		{"skew of a year", func(l *ValueLimits) { l.MaxFutureSkew = 365 * 24 * time.Hour }, []string{"limits::max_future_skew", "24h0m0s"}},
@@ -65,6 +68,12 @@ func TestValueLimitsValidate(t *testing.T) {
 	l := ValueLimits{MaxIDBytes: 36, MaxNameBytes: 1, MaxCorrelationIDBytes: 36, MaxFutureSkew: time.Second, MaxAttempt: 1}
 	if err := l.Validate("limits"); err != nil {
 		t.Errorf("smallest limits: %v", err)
+	}
+	// And the largest.
+	l = ValueLimits{MaxIDBytes: MaxIDBytesLimit, MaxNameBytes: MaxNameBytesLimit, MaxCorrelationIDBytes: MaxCorrelationIDBytesLimit,
+		MaxFutureSkew: maxFutureSkew, MaxAttempt: MaxAttemptLimit}
+	if err := l.Validate("limits"); err != nil {
+		t.Errorf("largest limits: %v", err)
 	}
 }
 

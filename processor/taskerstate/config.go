@@ -24,7 +24,7 @@ var (
 )
 
 // Validate checks every key and says how to fix what is wrong.
-func (c *Config) Validate() error { return c.LogConfig.Validate() }
+func (c *Config) Validate() error { return c.LogConfig.Check() }
 
 // Unmarshal refuses an unknown key with the nearest valid one as a hint, and a setting of
 // the log beside entity_log; then it decodes as usual (a list of attribute keys may be

@@ -78,7 +78,8 @@ func TestLoadConfig(t *testing.T) {
 			if len(tt.wantErr) > 0 {
 				require.Error(t, err)
 				for _, frag := range tt.wantErr {
-					assert.Contains(t, err.Error(), frag)
+					// Once: the collector's validation walks the embedded LogConfig too.
+					assert.Equal(t, 1, strings.Count(err.Error(), frag), "want %q exactly once in:\n%v", frag, err)
 				}
 				return
 			}
@@ -86,6 +87,26 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, tt.want, cfg)
 		})
 	}
+}
+
+// TestConfigErrorsOnce: a bad value of the entity log's keys (embedded from engine.LogConfig)
+// is reported once, under the user's key path, though the collector's validation walks the
+// embedded struct as well as the processor's Config.
+func TestConfigErrorsOnce(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Limits.MaxMemory = 1000
+	cfg.Attributes.TaskID = nil
+	cfg.MaxClockSkew = -time.Second
+	err := confmap.Validate(cfg)
+	require.Error(t, err)
+	for _, want := range []string{
+		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 64MiB",
+		"attributes::task_id: the list of attribute keys is empty",
+		"max_clock_skew: must not be negative",
+	} {
+		assert.Equal(t, 1, strings.Count(err.Error(), want), "want %q exactly once in:\n%v", want, err)
+	}
+	assert.NotContains(t, err.Error(), "logconfig")
 }
 
 func TestDefaultConfigIsValid(t *testing.T) {

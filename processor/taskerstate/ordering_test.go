@@ -1,6 +1,6 @@
 package taskerstate
 
-// Ordering (§5) as the §6 stamps show it: traces built straight from the spec's §4 shapes
+// Ordering (docs/telemetry.md §5) as the §6 stamps show it: traces built straight from the §4 shapes
 // (regressions and a gap in coverage found in an independent review).
 
 import (
@@ -69,9 +69,10 @@ func orderStamps(m pcommon.Map) map[string]any {
 	return out
 }
 
-// §5: "Equal times: the chain decides, then arrival." §5: "Within a batch, all transitions
-// are entered into the logs before any is stamped or derived." §6 tasker.state.duration:
-// "time spent in from_state, when the transition that entered it is already known".
+// docs/telemetry.md §5: at equal times the chain decides, then the order of arrival; all
+// transitions of a batch are entered into the log before any of them is stamped or derived
+// from. §6 tasker.state.duration: the time spent in from_state, when the transition that
+// entered it is already known.
 //
 // A step's first three transitions share one telemetry time and arrive in one batch in an
 // order other than the chain's. All three are in the log when each is stamped, so the chain
@@ -101,12 +102,13 @@ func TestEqualTimesChainDecidesBeyondAPair(t *testing.T) {
 	}
 }
 
-// Clock skew at the processor (internal/statelog tests the rule itself). §5: "When a transition does not chain onto the one before it and a transition from
-// another service, less than a maximum clock skew later, does, that one moves up; a negative
-// gap then counts as 0". The worker's clock is 500 ms ahead; each transition arrives in its
-// own batch, in real-time order, so (§6) "every transition whose entry was seen carries its
-// duration"; the orchestration's closes, timed before the worker's transitions they follow,
-// get 0.
+// Clock skew at the processor (internal/statelog tests the rule itself). docs/telemetry.md
+// §5: when a transition does not chain onto the one before it, and a transition from another
+// service that is less than max_clock_skew later does, that one is moved up; a gap that comes
+// out negative counts as 0. The worker's clock is 500 ms ahead; each transition arrives in its
+// own batch, in real-time order, so every transition whose predecessor was seen carries its
+// duration (§6); the orchestration's closes, timed before the worker's transitions they
+// follow, get 0.
 func TestSkewStampsInArrivalOrder(t *testing.T) {
 	o, w := "tasker-orchestration", "tasker-worker"
 	xs := []struct {
@@ -155,8 +157,8 @@ func TestSkewStampsInArrivalOrder(t *testing.T) {
 	}
 }
 
-// §6 tasker.transition.duplicate: "only when this exact transition was already seen; a
-// duplicate otherwise gets the same stamps as the original". A step's pending → enqueued
+// docs/telemetry.md §6 tasker.transition.duplicate: this exact transition was seen before; a
+// duplicate otherwise gets the original's stamps. A step's pending → enqueued
 // passes before its none → pending and before anything names its namespace and handler;
 // both arrive, then the pending → enqueued again (an exporter's retry). The repeat is marked
 // duplicate and carries what the original carried, not what the log has learned since.

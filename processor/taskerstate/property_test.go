@@ -4,19 +4,19 @@ package taskerstate
 // (docs/telemetry.md) alone: Tasker-shaped workloads (§1, §2 walks, both
 // §4 input shapes, teaching spans, duplicates, messy state strings, malformed carriers) are
 // delivered in order on one clock, and the stamps on every carrier are compared with an
-// independent reference (its own §1–§3 tables, §4 look-up and §5 derivations). §6: "When spans
-// arrive in order, every transition whose entry was seen carries its duration", so every stamp
-// is determined.
+// independent reference (its own §1–§3 tables, §4 look-up and §5 derivations). When spans
+// arrive in order, every transition whose predecessor was seen carries its duration
+// (docs/telemetry.md §6), so every stamp is determined.
 //
-// Ambiguities of the spec, and how the reference decides them:
-//   - A batch passes as a whole (§5: "Within a batch, all transitions are entered into the logs
-//     before any is stamped"): what any span of the batch teaches is known to all its stamps,
+// What docs/telemetry.md leaves open, and how the reference decides it:
+//   - A batch passes as a whole (§5: all transitions of a batch are entered into the log before
+//     any of them is stamped): what any span of the batch teaches is known to all its stamps,
 //     and a batch's spans may be in any order.
-//   - Learning (§5 "namespace and handler") is from spans: a span with a task id and a namespace
+//   - Learning (§5, namespace and handler) is from spans: a span with a task id and a namespace
 //     teaches that task's namespace; a span with a step id and a handler teaches that step's
 //     handler; a span with both ids links the step to its task. A value borrowed from a span
 //     without the entity's id, from the resource, or carried by an event, and the values of a
-//     span whose transitions are all duplicates (§5: a duplicate "changes nothing"), may or may
+//     span whose transitions are all duplicates (§5: a duplicate changes nothing), may or may
 //     not be learned: later transitions may carry them or not (optional stamps).
 //   - Wrong types are absent: a non-string id/namespace/handler, a non-int attempt.
 //   - A transition span with a zero time (end, or start with transition_time: start) is
@@ -62,9 +62,9 @@ import (
 )
 
 // ---------------------------------------------------------------------------------------------
-// The reference: tables of §1–§3, written from the spec text. Validity (§1–§2) and event names
-// (§3) are the simulator's (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName), written
-// from the spec without the project's internal packages for the same reason.
+// The reference: tables of docs/telemetry.md §1–§3, written from its text. Validity (§1–§2) and
+// event names (§3) are the simulator's (cmd/taskersim/sim/model.go: sim.Valid, sim.EventName),
+// written from docs/telemetry.md without the project's internal packages for the same reason.
 
 const propNone = "" // the normalized "no previous state"
 
@@ -114,7 +114,7 @@ type propEntry struct {
 	directNS       string
 	directHandler  string
 	stamps         map[string]any
-	optional       map[string]any // stamps the spec leaves open (see propRef.maybeNS)
+	optional       map[string]any // stamps docs/telemetry.md leaves open (see propRef.maybeNS)
 	desc           string
 }
 
@@ -127,7 +127,7 @@ type propRef struct {
 	cover   map[string]int    // what the workload exercised
 	// maybeNS, maybeHandler: values a transition borrowed from a span without the entity's id
 	// or from its resource. §4 makes them the transition's own values; whether they are also
-	// learned for later transitions (§5 learns "from any span of the task") is not said, so a
+	// learned for later transitions (§5 learns from any span of the task) is not said, so a
 	// later transition may carry them or not.
 	maybeNS      map[string]string
 	maybeHandler map[string]string
@@ -300,7 +300,7 @@ func (r *propRef) spanStepOK(span pcommon.Map, step string) bool {
 
 // learn: namespace per task and handler per step from any span that carries them (§5).
 // strict false: whether the processor learns from this span is not determined (all its
-// transitions are duplicates, which "change nothing" (§5)), so what it teaches is optional.
+// transitions are duplicates, which change nothing (§5)), so what it teaches is optional.
 func (r *propRef) learn(span pcommon.Map, strict bool) {
 	task, okT := propStr(span, propTaskIDKeys)
 	step, okS := propStr(span, propStepIDKeys)

@@ -34,8 +34,8 @@ func TestSameSeedSameTruth(t *testing.T) {
 	}
 }
 
-// Without injected faults every transition the simulator plans is allowed by the spec's state
-// machines: the simulated Tasker behaves.
+// Without injected faults every transition the simulator plans is allowed by the state
+// machines of docs/telemetry.md §1–§2: the simulated Tasker behaves.
 func TestNormalFlowsAreValid(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		o := testOptions(seed)
@@ -180,7 +180,7 @@ func TestEventNameTable(t *testing.T) {
 		}
 	}
 	if Valid(KindTask, "complete", "error") || !Valid(KindTask, "blocked_by_failures", "error") || !Valid(KindStep, "complete", "resolved_manually") || Valid(KindStep, "enqueued", "enqueued_for_orchestration") {
-		t.Error("validity table disagrees with the spec")
+		t.Error("validity table disagrees with docs/telemetry.md §1–§2")
 	}
 }
 

@@ -167,7 +167,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorTaskerStateProblems, err = builder.meter.Int64Counter(
 		"otelcol_connector_tasker_state_problems",
-		metric.WithDescription("Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp, oversized_id). [Development]"),
+		metric.WithDescription("Carriers that looked like transitions but were not recognised, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp: before 2000 or further ahead of the collector's clock than limits::max_future_skew, oversized_id: longer than limits::max_id_bytes) and `kind` (task, step, unknown). Counted by a connector with a log of its own; on a shared log the processor finds the transitions, and its transitions_unrecognised counts them. [Development]"),
 		metric.WithUnit("{transition}"),
 	)
 	errs = errors.Join(errs, err)

@@ -244,7 +244,7 @@ func AssertEqualConnectorTaskerStateOverflowedPoints(t *testing.T, tt *component
 func AssertEqualConnectorTaskerStateProblems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_tasker_state_problems",
-		Description: "Carriers that looked like transitions but were not recognised, by reason (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp, oversized_id). [Development]",
+		Description: "Carriers that looked like transitions but were not recognised, by `reason` (wrong_type, unknown_state, unclassified, missing_id, zero_timestamp, implausible_timestamp: before 2000 or further ahead of the collector's clock than limits::max_future_skew, oversized_id: longer than limits::max_id_bytes) and `kind` (task, step, unknown). Counted by a connector with a log of its own; on a shared log the processor finds the transitions, and its transitions_unrecognised counts them. [Development]",
 		Unit:        "{transition}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
