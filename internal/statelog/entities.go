@@ -283,14 +283,21 @@ func (l *Log[P]) fits(n int64) bool { return l.Bytes()+n <= int64(l.limits.MaxMe
 // in the unfinished list before it takes one of them.
 const maxUnsettledSkips = 64
 
-// evictOne makes room at a cap: the finished entity that finished first, else the least
-// recently seen unfinished one whose transitions have all settled, else (a last resort,
-// counted as unsettled) the least recently seen. It never evicts keep. It reports whether
-// one went.
+// evictOne makes room at a cap: the finished entity that finished first, if its transitions
+// have all settled, else the least recently seen unfinished one whose transitions have all
+// settled, else (a last resort, counted as unsettled) the entity that finished first, which
+// has the least left to come, or the least recently seen. It never evicts keep. It reports
+// whether one went.
 func (l *Log[P]) evictOne(why EvictReason, keep uint32) bool {
 	now := l.clock.Now().UnixNano()
-	if i := l.finished.head; i != 0 && i != keep {
-		l.evict(i, why, now)
+	// A finished entity settles in the order it finished, give or take the settle window of
+	// its last transitions: when the first one has not settled, the others have not either.
+	firstDone := l.finished.head
+	if firstDone != 0 && firstDone == keep {
+		firstDone = l.ents.at(firstDone).age.next
+	}
+	if firstDone != 0 && (l.derive == nil || l.derive.allSettled(firstDone)) {
+		l.evict(firstDone, why, now)
 		return true
 	}
 	last := uint32(0)
@@ -310,12 +317,12 @@ func (l *Log[P]) evictOne(why EvictReason, keep uint32) bool {
 			break
 		}
 	}
-	if last != 0 {
-		l.evict(last, EvictUnsettled, now)
+	if firstDone != 0 {
+		l.evict(firstDone, EvictUnsettled, now)
 		return true
 	}
-	if i := l.finished.head; i != 0 && l.ents.at(i).age.next != 0 {
-		l.evict(l.ents.at(i).age.next, why, now) // the finished head is keep
+	if last != 0 {
+		l.evict(last, EvictUnsettled, now)
 		return true
 	}
 	return false

@@ -1795,3 +1795,42 @@ func TestIDArenaDoesNotEmptyTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEvictFinishedOnlyOnceSettled: a finished entity goes first only once its transitions
+// have settled (§5: one that has not settled goes only as a last resort, counted apart);
+// before that the least recently seen settled unfinished one goes, and when nothing has
+// settled, the finished one goes first, counted as unsettled.
+func TestEvictFinishedOnlyOnceSettled(t *testing.T) {
+	l, rec, clk := newLog(t, smallLimits(), defaultTiming())
+	add(l, stepO("e1", "", "none", "pending", 0))
+	clk.Advance(time.Second)
+	add(l, stepO("e2", "", "none", "pending", 0))
+	clk.Advance(31 * time.Second)
+	l.Settle()                                                                                // e1 and e2 settled
+	add(l, task("T", "none", "pending", 0, ""), task("T", "pending", "cancelled", 1_000, "")) // finished, unsettled
+	clk.Advance(time.Second)
+	add(l, stepO("e3", "", "none", "pending", 0))
+	if l.Get(tasker.KindTask, "T") == nil || l.Get(tasker.KindStep, "e1") != nil || l.Get(tasker.KindStep, "e2") == nil {
+		t.Fatal("the settled e1, least recently seen, must go before the finished but unsettled task")
+	}
+	if n := len(rec.of("T task T")); n != 0 {
+		t.Errorf("the task was settled early: %d facts", n)
+	}
+	clk.Advance(time.Second)
+	add(l, stepO("e4", "", "none", "pending", 0)) // e2 goes, settled
+	clk.Advance(time.Second)
+	add(l, stepO("e5", "", "none", "pending", 0)) // nothing settled: the finished task goes
+	if l.Get(tasker.KindTask, "T") != nil || l.Get(tasker.KindStep, "e3") == nil || l.Get(tasker.KindStep, "e4") == nil {
+		t.Error("with nothing settled, the finished task must go before the unfinished steps")
+	}
+	if n := len(rec.of("T task T")); n != 2 {
+		t.Errorf("the evicted task's two transitions: %d facts, want 2 (derived as it left)", n)
+	}
+	st := l.TakeStats()
+	if want := ([NumEvictReasons]int64{EvictCapacity: 2}); st.Evicted[tasker.KindStep] != want {
+		t.Errorf("steps evicted %v, want %v", st.Evicted[tasker.KindStep], want)
+	}
+	if want := ([NumEvictReasons]int64{EvictUnsettled: 1}); st.Evicted[tasker.KindTask] != want {
+		t.Errorf("task evicted %v, want %v", st.Evicted[tasker.KindTask], want)
+	}
+}
