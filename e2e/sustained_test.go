@@ -69,7 +69,8 @@ func TestSustainedLoad(t *testing.T) {
 		n, _ := self.sumWhere(ctx, "otelcol_connector_tasker_state_entities_evicted", map[string]string{"reason": reason})
 		t.Logf("evictions from the shared log, reason %s: %v", reason, n)
 	}
-	t.Logf("collector peak RSS %d MiB; the entity log's peak %d MiB", rss.rss>>20, rss.log>>20)
+	t.Logf("collector peak RSS %d MiB (largest anonymous part %d MiB, file-backed %d MiB); the entity log's peak %d MiB",
+		rss.rss>>20, rss.anon>>20, rss.file>>20, rss.log>>20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,9 @@ func TestSustainedLoad(t *testing.T) {
 	}
 }
 
-type peaks struct{ rss, log int64 }
+// peaks: the resident set's high-water mark, the largest anonymous and file-backed parts seen
+// (file_storage's bbolt maps its file: the snapshots and the Jaeger queue), and the log's bytes.
+type peaks struct{ rss, anon, file, log int64 }
 
 // watchPeaks samples a process's peak resident set (VmHWM) and the entity log's bytes as
 // the connector reports them, each second until stop.
@@ -89,10 +92,21 @@ func watchPeaks(ctx context.Context, pid int, self *selfMetrics, stop <-chan str
 	for {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
-				if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-					if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-						p.rss = max(p.rss, kb<<10)
-					}
+				f := strings.Fields(line)
+				if len(f) < 2 {
+					continue
+				}
+				kb, err := strconv.ParseInt(f[1], 10, 64)
+				if err != nil {
+					continue
+				}
+				switch f[0] {
+				case "VmHWM:":
+					p.rss = max(p.rss, kb<<10)
+				case "RssAnon:":
+					p.anon = max(p.anon, kb<<10)
+				case "RssFile:":
+					p.file = max(p.file, kb<<10)
 				}
 			}
 		}

@@ -16,7 +16,10 @@
 #   TASKS=600 LIVE=0.2 SEED=1  the load's pool: tasks per pass, share that never finishes
 #   PIPELINES="bare processor connector both shared span_metrics"
 #                             both: the two components, each with its own entity log; shared:
-#                             the two on one log, the tasker_state extension's (otelcol-config.yaml)
+#                             the two on one log, the tasker_state extension's (otelcol-config.yaml);
+#                             checkpoint (not in the default list): shared, with the log written to
+#                             file_storage every CHECKPOINT_INTERVAL (default 5s, so that a 10 s
+#                             window holds two; otelcol-config.yaml's 30s costs a sixth of that)
 #   GCTRACE=1                 run the collectors with GODEBUG=gctrace=1 and report the live heap
 #   PROFILE=1                 save a CPU profile of each counted window and a heap profile at its
 #                             end (pprof extension; DURATION in whole seconds)
@@ -32,6 +35,7 @@ SEED=${SEED:-1}
 PIPELINES=${PIPELINES:-bare processor connector both shared span_metrics}
 GCTRACE=${GCTRACE:-0}
 PROFILE=${PROFILE:-0}
+CHECKPOINT_INTERVAL=${CHECKPOINT_INTERVAL:-5s}
 STOP_TIMEOUT=${STOP_TIMEOUT:-60}
 OCB_VERSION=v0.165.0
 
@@ -62,7 +66,7 @@ trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
 for p in $PIPELINES; do
-	case $p in bare | processor | connector | both | shared | span_metrics) ;; *) die "unknown pipeline '$p' in PIPELINES (want bare, processor, connector, both, shared, span_metrics)" ;; esac
+	case $p in bare | processor | connector | both | shared | checkpoint | span_metrics) ;; *) die "unknown pipeline '$p' in PIPELINES (want bare, processor, connector, both, shared, checkpoint, span_metrics)" ;; esac
 done
 case " $PIPELINES " in *" bare "*) ;; *) die "PIPELINES must include bare: every share is taken against it" ;; esac
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, got '$ROUNDS'"
@@ -144,6 +148,7 @@ build_variant() { # label src sha -> prints the binary's path
 		  - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.71.0
 		extensions:
 		  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.1
+		  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1
 	EOF
 	# The tasker_state extension (one entity log for both components) exists from the commit
 	# that brought it; older commits run the shared pipeline not at all.
@@ -207,13 +212,13 @@ write_config() { # pipeline
 	EOF
 	# Only the shared pipeline declares the components on the extension's log, which builds
 	# from before it do not know.
-	if [ "$p" = shared ]; then
+	if [ "$p" = shared ] || [ "$p" = checkpoint ]; then
 		sed -i 's/SHARED_PROCESSOR/tasker_state\/shared: {entity_log: tasker_state}/; s/SHARED_CONNECTOR/tasker_state\/shared: {entity_log: tasker_state}/' "$f"
 	else
 		sed -i '/SHARED_PROCESSOR\|SHARED_CONNECTOR/d' "$f"
 	fi
 	local exts=()
-	if [ "$PROFILE" = 1 ] || [ "$p" = shared ]; then
+	if [ "$PROFILE" = 1 ] || [ "$p" = shared ] || [ "$p" = checkpoint ]; then
 		echo "extensions:" >>"$f"
 	fi
 	if [ "$PROFILE" = 1 ]; then
@@ -223,6 +228,12 @@ write_config() { # pipeline
 	if [ "$p" = shared ]; then
 		printf '  tasker_state: {}\n' >>"$f"
 		exts+=(tasker_state)
+	fi
+	if [ "$p" = checkpoint ]; then
+		# a fresh directory per run (run_one empties it): every run starts with nothing stored
+		printf '  file_storage:\n    directory: ${env:BENCH_STORAGE_DIR}\n    create_directory: true\n' >>"$f"
+		printf '  tasker_state:\n    storage: file_storage\n    checkpoint_interval: %s\n' "$CHECKPOINT_INTERVAL" >>"$f"
+		exts+=(file_storage tasker_state)
 	fi
 	echo "service:" >>"$f"
 	if [ "${#exts[@]}" -gt 0 ]; then
@@ -270,7 +281,7 @@ write_config() { # pipeline
 		      receivers: [tasker_state]
 		      exporters: [debug]
 	EOF
-	shared) cat >>"$f" <<-'EOF' ;;
+	shared | checkpoint) cat >>"$f" <<-'EOF' ;;
 		    traces:
 		      receivers: [otlp]
 		      processors: [tasker_state/shared, batch]
@@ -330,8 +341,10 @@ run_one() { # round pipeline variant-index
 	pprof_port=$(free_port)
 	local godebug=${GODEBUG:-}
 	[ "$GCTRACE" != 1 ] || godebug=${godebug:+$godebug,}gctrace=1
+	local storage=$run_dir/storage
+	rm -rf "$storage"
 	BENCH_OTLP_PORT=$otlp_port BENCH_TELEMETRY_PORT=$tel_port BENCH_PPROF_PORT=$pprof_port GODEBUG=$godebug \
-		"$bin" --config "$cfg" >"$log" 2>&1 &
+		BENCH_STORAGE_DIR=$storage "$bin" --config "$cfg" >"$log" 2>&1 &
 	collector_pid=$!
 	for waited in $(seq 600); do
 		grep -q "Everything is ready" "$log" && break
@@ -412,7 +425,7 @@ for round in $(seq "$ROUNDS"); do
 	for p in $PIPELINES; do
 		case $p in
 		bare | span_metrics) run_one "$round" "$p" 0 ;;
-		shared) for vi in "${!variants[@]}"; do
+		shared | checkpoint) for vi in "${!variants[@]}"; do
 			# a build from before the tasker_state extension has no shared pipeline
 			IFS='|' read -r _ src _ <<<"${variants[$vi]}"
 			[ ! -d "$src/extension/taskerstate" ] || run_one "$round" "$p" "$vi"

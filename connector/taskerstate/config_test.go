@@ -158,7 +158,7 @@ func TestConfigErrorsOnce(t *testing.T) {
 	err := confmap.Validate(cfg)
 	require.Error(t, err)
 	for _, want := range []string{
-		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 64MiB",
+		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 128MiB",
 		`transition_time: unknown value "middle"`,
 		"settle_window: 30ns is under its floor of 100ms",
 		`extra_dimensions[0]: "handler_name" would be the label "handler_name"`,

@@ -53,7 +53,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		MaxEntities:             200_000,
-		MaxMemory:               64 << 20,
+		MaxMemory:               128 << 20,
 		MaxTransitionsPerEntity: 512,
 		IdleTTL:                 2 * time.Hour,
 		FinishedGrace:           5 * time.Minute,

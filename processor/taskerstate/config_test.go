@@ -100,7 +100,7 @@ func TestConfigErrorsOnce(t *testing.T) {
 	err := confmap.Validate(cfg)
 	require.Error(t, err)
 	for _, want := range []string{
-		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 64MiB",
+		"limits::max_memory: must be at least 1MiB, got 1000B; set a budget such as 128MiB",
 		"attributes::task_id: the list of attribute keys is empty",
 		"max_clock_skew: must not be negative",
 	} {
