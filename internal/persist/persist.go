@@ -1,7 +1,11 @@
 // Package persist keeps an engine's state in a collector storage extension (docs/telemetry.md
 // §5, Restarts): it reads the state back at start, checkpoints it at an interval, and writes
-// it whole at shutdown. A snapshot is written in chunks, in one batch with its manifest, so
-// that a reader finds the old one or the new one, never half of each. A small progress
+// it whole at shutdown. A snapshot is written in chunks, each in its own transaction, into
+// the one of two slots that the manifest does not name; the manifest, written last, then names
+// it, so that a reader finds the old snapshot or the new one, never half of each. One chunk
+// per transaction keeps what the storage holds in memory while it commits to a chunk: bbolt
+// (file_storage) keeps a transaction's dirty pages in memory until it commits, which for one
+// batch of the whole state was another copy of the log. A small progress
 // record, written every second, counts the transitions entered, so that after a crash what
 // arrived past the last checkpoint is known.
 package persist
@@ -28,14 +32,17 @@ import (
 // Keys in the component's storage.
 const (
 	keyManifest = "snapshot"
-	keyChunk    = "snapshot.%d"
+	// keyChunk[slot] names a slot's chunks; slot 0's are those a manifest of 16 bytes (an
+	// earlier build's, which had one slot) names.
 	keyProgress = "progress"
-	// chunkSize bounds one stored value: storage backends (bbolt in file_storage) handle
-	// large values, but in pieces they page better.
-	chunkSize = 4 << 20
 	// progressEvery is how often the count of transitions entered is recorded.
 	progressEvery = time.Second
 )
+
+var keyChunk = [2]string{"snapshot.%d", "snapshot.b.%d"}
+
+// chunkSize bounds one stored value and so one transaction (a variable for the tests).
+var chunkSize = 4 << 20
 
 // Outcomes of a restore, as the outcome attribute of the restores counter.
 const (
@@ -65,7 +72,8 @@ type Keeper struct {
 	began     bool
 	mu        sync.Mutex // one write at a time
 	buf       []byte
-	chunks    int // of the snapshot stored now
+	slot      int    // the slot of the snapshot stored now (1 when there is none: the first goes to 0)
+	chunks    [2]int // chunks known to be stored in each slot
 	progress  uint64
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -123,8 +131,7 @@ func (k *Keeper) Begin(ctx context.Context) {
 
 func (k *Keeper) restore(ctx context.Context) {
 	began := time.Now()
-	data, chunks, err := k.read(ctx)
-	k.chunks = chunks
+	data, err := k.read(ctx)
 	if err == nil && data == nil {
 		k.telemetry.Restored(ctx, OutcomeNone)
 		return
@@ -158,59 +165,72 @@ func (k *Keeper) restore(ctx context.Context) {
 	}
 }
 
-// read returns the stored snapshot (nil when there is none) and its chunk count.
-func (k *Keeper) read(ctx context.Context) ([]byte, int, error) {
+// read returns the stored snapshot (nil when there is none), and notes its slot and chunks.
+func (k *Keeper) read(ctx context.Context) ([]byte, error) {
+	k.slot = 1
 	m, err := k.client.Get(ctx, keyManifest)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: reading the manifest: %v", snapshot.ErrTruncated, err)
+		return nil, fmt.Errorf("%w: reading the manifest: %v", snapshot.ErrTruncated, err)
 	}
 	if m == nil {
-		return nil, 0, nil
+		return nil, nil
 	}
-	if len(m) != 16 {
-		return nil, 0, fmt.Errorf("%w: a manifest of %d bytes", snapshot.ErrCorrupt, len(m))
+	if len(m) != 16 && len(m) != 24 {
+		return nil, fmt.Errorf("%w: a manifest of %d bytes", snapshot.ErrCorrupt, len(m))
 	}
-	chunks, size := binary.LittleEndian.Uint64(m), binary.LittleEndian.Uint64(m[8:])
-	if chunks > 1<<20 || size > chunks*chunkSize {
-		return nil, 0, fmt.Errorf("%w: a manifest of %d chunks, %d bytes", snapshot.ErrCorrupt, chunks, size)
+	chunks, size, slot := binary.LittleEndian.Uint64(m), binary.LittleEndian.Uint64(m[8:]), uint64(0)
+	if len(m) == 24 {
+		slot = binary.LittleEndian.Uint64(m[16:])
 	}
+	if chunks > 1<<20 || size > chunks*uint64(chunkSize) || slot > 1 {
+		return nil, fmt.Errorf("%w: a manifest of %d chunks, %d bytes, slot %d", snapshot.ErrCorrupt, chunks, size, slot)
+	}
+	// Whatever the chunks hold, the next snapshot goes to the other slot.
+	k.slot, k.chunks[slot] = int(slot), int(chunks)
 	data := make([]byte, 0, size)
 	for i := range int(chunks) {
-		c, err := k.client.Get(ctx, fmt.Sprintf(keyChunk, i))
+		c, err := k.client.Get(ctx, fmt.Sprintf(keyChunk[slot], i))
 		if err != nil || c == nil {
-			return nil, int(chunks), fmt.Errorf("%w: chunk %d of %d missing", snapshot.ErrTruncated, i, chunks)
+			return nil, fmt.Errorf("%w: chunk %d of %d missing", snapshot.ErrTruncated, i, chunks)
 		}
 		data = append(data, c...)
 	}
 	if uint64(len(data)) != size {
-		return nil, int(chunks), fmt.Errorf("%w: %d bytes, the manifest says %d", snapshot.ErrTruncated, len(data), size)
+		return nil, fmt.Errorf("%w: %d bytes, the manifest says %d", snapshot.ErrTruncated, len(data), size)
 	}
-	return data, int(chunks), nil
+	return data, nil
 }
 
-// write takes a snapshot and stores it with its manifest in one batch, deleting chunks the
-// previous one had beyond it. It returns the snapshot's size.
+// write takes a snapshot and stores it, a chunk at a time, in the slot the manifest does not
+// name, then the manifest that names it, deleting in the same batch the chunks that slot had
+// beyond the new snapshot's. It returns the snapshot's size.
 func (k *Keeper) write(ctx context.Context, reason string, flags uint16) (int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.buf = k.engine.Snapshot(k.buf, flags)
 	data := k.buf
-	var ops []*storage.Operation
+	slot := 1 - k.slot
 	n := 0
 	for off := 0; off < len(data) || n == 0; off += chunkSize {
-		ops = append(ops, storage.SetOperation(fmt.Sprintf(keyChunk, n), data[off:min(len(data), off+chunkSize)]))
+		if err := k.client.Set(ctx, fmt.Sprintf(keyChunk[slot], n), data[off:min(len(data), off+chunkSize)]); err != nil {
+			k.chunks[slot] = max(k.chunks[slot], n+1) // it may have been stored
+			return 0, err
+		}
 		n++
 	}
-	for i := n; i < k.chunks; i++ {
-		ops = append(ops, storage.DeleteOperation(fmt.Sprintf(keyChunk, i)))
+	var ops []*storage.Operation
+	for i := n; i < k.chunks[slot]; i++ {
+		ops = append(ops, storage.DeleteOperation(fmt.Sprintf(keyChunk[slot], i)))
 	}
 	m := binary.LittleEndian.AppendUint64(nil, uint64(n))
 	m = binary.LittleEndian.AppendUint64(m, uint64(len(data)))
+	m = binary.LittleEndian.AppendUint64(m, uint64(slot))
 	ops = append(ops, storage.SetOperation(keyManifest, m))
 	if err := k.client.Batch(ctx, ops...); err != nil {
+		k.chunks[slot] = max(k.chunks[slot], n)
 		return 0, err
 	}
-	k.chunks = n
+	k.slot, k.chunks[slot] = slot, n
 	k.telemetry.Snapshotted(ctx, reason, int64(len(data)))
 	// The buffer is kept for the next checkpoint, but not one far larger than the state.
 	if cap(k.buf) > 2*len(k.buf)+chunkSize {

@@ -5,6 +5,7 @@ package persisttest
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 
@@ -18,8 +19,33 @@ type Storage struct {
 	component.ShutdownFunc
 	mu   sync.Mutex
 	data map[string][]byte // client name + "/" + key → value
-	// Fail, when set, makes every Batch fail with it (a full disk, say).
+	// Fail, when set, makes every write (Set, Delete, Batch) fail with it (a full disk, say).
 	Fail error
+	// FailAfter, when positive, makes every write after that many fail with ErrFull.
+	FailAfter int
+	writes    int
+}
+
+// Writes returns how many writes (Set, Delete, Batch) the storage has seen.
+func (s *Storage) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+// ErrFull is what writes past FailAfter return.
+var ErrFull = errors.New("persisttest: storage full")
+
+// failing counts a write and says whether it fails; the lock is held.
+func (s *Storage) failing() error {
+	s.writes++
+	if s.Fail != nil {
+		return s.Fail
+	}
+	if s.FailAfter > 0 && s.writes > s.FailAfter {
+		return ErrFull
+	}
+	return nil
 }
 
 var _ storage.Extension = (*Storage)(nil)
@@ -82,6 +108,9 @@ func (c *client) Get(_ context.Context, key string) ([]byte, error) {
 func (c *client) Set(_ context.Context, key string, v []byte) error {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	if err := c.s.failing(); err != nil {
+		return err
+	}
 	c.s.data[c.prefix+key] = append([]byte(nil), v...)
 	return nil
 }
@@ -89,6 +118,9 @@ func (c *client) Set(_ context.Context, key string, v []byte) error {
 func (c *client) Delete(_ context.Context, key string) error {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	if err := c.s.failing(); err != nil {
+		return err
+	}
 	delete(c.s.data, c.prefix+key)
 	return nil
 }
@@ -97,8 +129,8 @@ func (c *client) Delete(_ context.Context, key string) error {
 func (c *client) Batch(_ context.Context, ops ...*storage.Operation) error {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	if c.s.Fail != nil {
-		return c.s.Fail
+	if err := c.s.failing(); err != nil {
+		return err
 	}
 	for _, op := range ops {
 		switch op.Type {
