@@ -71,7 +71,8 @@ type Keeper struct {
 
 	began     bool
 	mu        sync.Mutex // one write at a time
-	buf       []byte
+	buf       snapshotBuffer
+	last      int // the last snapshot's size
 	slot      int    // the slot of the snapshot stored now (1 when there is none: the first goes to 0)
 	chunks    [2]int // chunks known to be stored in each slot
 	progress  uint64
@@ -207,8 +208,14 @@ func (k *Keeper) read(ctx context.Context) ([]byte, error) {
 func (k *Keeper) write(ctx context.Context, reason string, flags uint16) (int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.buf = k.engine.Snapshot(k.buf, flags)
-	data := k.buf
+	// Room for the state (Engine.Snapshot grows a buffer to the log's bytes and a MiB) and
+	// for a snapshot a quarter larger than the last.
+	data := k.engine.Snapshot(k.buf.get(max(int(k.engine.Bytes())+2<<20, k.last+k.last/4)), flags)
+	if !k.buf.owns(data) {
+		k.buf.free() // outgrown: data is on the heap, and the next buffer is sized by it
+	}
+	defer k.buf.release()
+	k.last = len(data)
 	slot := 1 - k.slot
 	n := 0
 	for off := 0; off < len(data) || n == 0; off += chunkSize {
@@ -233,8 +240,8 @@ func (k *Keeper) write(ctx context.Context, reason string, flags uint16) (int, e
 	k.slot, k.chunks[slot] = slot, n
 	k.telemetry.Snapshotted(ctx, reason, int64(len(data)))
 	// The buffer is kept for the next checkpoint, but not one far larger than the state.
-	if cap(k.buf) > 2*len(k.buf)+chunkSize {
-		k.buf = nil
+	if cap(k.buf.mem) > 2*len(data)+chunkSize+2<<20 {
+		k.buf.free()
 	}
 	return len(data), nil
 }
@@ -287,6 +294,9 @@ func (k *Keeper) Shutdown(ctx context.Context) error {
 		} else {
 			k.logger.Info("Wrote the tasker_state entity log", zap.Int("bytes", size), zap.Stringer("took", time.Since(began).Round(time.Millisecond)))
 		}
+		k.mu.Lock()
+		k.buf.free()
+		k.mu.Unlock()
 		err = errors.Join(err, k.client.Close(ctx))
 	})
 	return err
