@@ -72,7 +72,7 @@ type Keeper struct {
 	began     bool
 	mu        sync.Mutex // one write at a time
 	buf       snapshotBuffer
-	last      int // the last snapshot's size
+	last      int    // the last snapshot's size
 	slot      int    // the slot of the snapshot stored now (1 when there is none: the first goes to 0)
 	chunks    [2]int // chunks known to be stored in each slot
 	progress  uint64
