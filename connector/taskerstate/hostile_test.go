@@ -200,7 +200,7 @@ func TestHostileOversizedTaskID(t *testing.T) {
 	onEachLog(t, func(t *testing.T, r *hostileRig) {
 		const n, size = 100, 1 << 20
 		fill := strings.Repeat("t", size)
-		before := testmeasure.LiveHeap()
+		before := testmeasure.LiveMemory()
 		for i := range n {
 			b := newTraces()
 			id := fmt.Sprintf("%04d", i) + fill[4:] // a new 1 MiB id each time
@@ -208,7 +208,7 @@ func TestHostileOversizedTaskID(t *testing.T) {
 			r.send(b.td)
 		}
 		md := r.settled()
-		grown := testmeasure.LiveHeap() - before
+		grown := testmeasure.LiveMemory() - before
 		t.Logf("%d transitions with %d-byte task ids: the heap grew by %d bytes", n, size, grown)
 		assert.Less(t, grown, int64(4<<20), "the heap grew with the ids (%d MiB were sent)", n*size>>20)
 		assert.Equal(t, map[string]int64{"kind=task,reason=oversized_id": n}, r.problemCounts())
@@ -224,14 +224,14 @@ func TestHostileOversizedNamespace(t *testing.T) {
 	onEachLog(t, func(t *testing.T, r *hostileRig) {
 		const steps, size = 10, 1 << 20
 		fill := strings.Repeat("n", size)
-		before := testmeasure.LiveHeap()
+		before := testmeasure.LiveMemory()
 		for i := range steps {
 			b := newTraces()
 			stepAttempt(b, fmt.Sprint("T", i), fmt.Sprint("S", i), fmt.Sprintf("%04d", i)+fill[4:], "charge_card", int64(i)*1000)
 			r.send(b.td)
 		}
 		md := r.settled()
-		grown := testmeasure.LiveHeap() - before
+		grown := testmeasure.LiveMemory() - before
 		proto, text := protoBytes(md), promTextBytes(md)
 		t.Logf("%d steps with %d-byte namespaces: heap +%d bytes; metrics %d bytes of OTLP, about %d of Prometheus text",
 			steps, size, grown, proto, text)

@@ -1269,12 +1269,13 @@ func fillSteps(l *Log[struct{}], ids []string, taskIDs []string) {
 	}
 }
 
-func heapInUse() uint64 {
+// memoryInUse is the heap in use plus the slab pages mapped outside it.
+func memoryInUse() int64 {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return int64(ms.HeapAlloc) + MappedBytes()
 }
 
 func measure(n int) (perEntity float64, entities int) {
@@ -1283,10 +1284,10 @@ func measure(n int) (perEntity float64, entities int) {
 	lim.MaxEntities = 2 * n
 	ids := stepUUIDs('a', n)
 	tasks := stepUUIDs('b', n/4) // four steps per task
-	before := heapInUse()
+	before := memoryInUse()
 	l := NewStamping[struct{}](lim, Timing{MaxClockSkew: time.Second}, clk)
 	fillSteps(l, ids, tasks)
-	after := heapInUse()
+	after := memoryInUse()
 	entities = l.Len()
 	runtime.KeepAlive(l)
 	// The ids themselves were allocated before "before"; the log clones them, so the

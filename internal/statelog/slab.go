@@ -216,7 +216,10 @@ const (
 // transition) grow together and share positions.
 type slab[T any] struct {
 	pages [][]T
-	n     uint32 // positions in use or freed: 0 ..< n
+	// mem holds what owns each page's memory (pagemem_linux.go): while the slab can be
+	// reached, so can its pages.
+	mem []*pageMem
+	n   uint32 // positions in use or freed: 0 ..< n
 }
 
 func (s *slab[T]) at(p uint32) *T { return &s.pages[p>>pageShift][p&pageMask] }
@@ -224,8 +227,18 @@ func (s *slab[T]) at(p uint32) *T { return &s.pages[p>>pageShift][p&pageMask] }
 // full reports whether every position of the allocated pages has been handed out.
 func (s *slab[T]) full() bool { return int(s.n) >= len(s.pages)*pageSize }
 
-// addPage allocates one more page.
-func (s *slab[T]) addPage() { s.pages = append(s.pages, make([]T, pageSize)) }
+// addPage allocates one more page, zeroed.
+func (s *slab[T]) addPage() {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if size == 0 {
+		s.pages = append(s.pages, make([]T, pageSize))
+		return
+	}
+	b, m := newPageMem(size * pageSize)
+	s.pages = append(s.pages, unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), pageSize))
+	s.mem = append(s.mem, m)
+}
 
 // take hands out the next never-used position (the caller made room with addPage when full).
 func (s *slab[T]) take() uint32 {

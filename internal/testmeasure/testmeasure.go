@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/tasker-systems/otelcol-tasker/internal/statelog"
 )
 
 // IntPoints returns the data points of an int sum or gauge of tel, keyed by their attributes
@@ -51,12 +53,13 @@ func addPoints(out map[string]int64, dps []metricdata.DataPoint[int64]) {
 	}
 }
 
-// LiveHeap is the heap in use once the garbage collector has run (twice, so that what a
-// sync.Pool held is gone too): what is still referenced.
-func LiveHeap() int64 {
+// LiveMemory is the heap in use once the garbage collector has run (twice, so that what a
+// sync.Pool held is gone too), plus the entity logs' slab pages, which are mapped outside
+// the heap: what is still referenced.
+func LiveMemory() int64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
+	return int64(m.HeapAlloc) + statelog.MappedBytes()
 }

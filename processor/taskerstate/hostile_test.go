@@ -165,14 +165,14 @@ func TestHostileOversizedTaskID(t *testing.T) {
 		passed += td.SpanCount()
 	})
 	emptyLog := r.gauge(logBytesMetric)
-	before := testmeasure.LiveHeap()
+	before := testmeasure.LiveMemory()
 	for i := range n {
 		td := ptrace.NewTraces()
 		id := fmt.Sprintf("%04d", i) + fill[4:] // a new 1 MiB id each time
 		transitionSpan(td, "task", ts(time.Duration(i)*ms), taskMove(id, "none", "pending"))
 		r.send(td)
 	}
-	grown := testmeasure.LiveHeap() - before
+	grown := testmeasure.LiveMemory() - before
 	t.Logf("%d transitions with %d-byte task ids: the heap grew by %d bytes", n, size, grown)
 	assert.Less(t, grown, int64(4<<20), "the heap grew with the ids (%d MiB were sent)", n*size>>20)
 	assert.Equal(t, n, passed, "every span passes")
@@ -201,7 +201,7 @@ func TestHostileOversizedNamespace(t *testing.T) {
 			}
 		}
 	})
-	before := testmeasure.LiveHeap()
+	before := testmeasure.LiveMemory()
 	for i := range n {
 		td := ptrace.NewTraces()
 		attrs := stepMove(fmt.Sprint("s", i), "none", "pending")
@@ -209,7 +209,7 @@ func TestHostileOversizedNamespace(t *testing.T) {
 		transitionSpan(td, "step", ts(time.Duration(i)*ms), attrs)
 		r.send(td)
 	}
-	grown := testmeasure.LiveHeap() - before
+	grown := testmeasure.LiveMemory() - before
 	t.Logf("%d step transitions with %d-byte namespaces: the heap grew by %d bytes", n, size, grown)
 	assert.Less(t, grown, int64(4<<20), "the heap grew with the namespaces (%d MiB were sent)", n*size>>20)
 	assert.Equal(t, n, seen)
