@@ -76,6 +76,13 @@ func (r *rig) steps(n int) {
 	r.engine.Process(td, nil)
 }
 
+// checkpoint writes a snapshot, which must succeed.
+func (r *rig) checkpoint() {
+	r.t.Helper()
+	_, err := r.keeper.write(context.Background(), "checkpoint", 0)
+	require.NoError(r.t, err)
+}
+
 func (r *rig) restore() int {
 	r.keeper.restore(context.Background())
 	return r.engine.Len()
@@ -125,19 +132,17 @@ func TestFailedWriteKeepsTheLastSnapshot(t *testing.T) {
 	r := newRig(t, store)
 	r.keeper.restore(context.Background())
 	r.steps(10)
-	_, err := r.keeper.write(context.Background(), "checkpoint", 0)
-	require.NoError(t, err)
+	r.checkpoint()
 	r.steps(30)
 	store.FailAfter = store.Writes() + 2 // two chunks of the next snapshot, then full
-	_, err = r.keeper.write(context.Background(), "checkpoint", 0)
+	_, err := r.keeper.write(context.Background(), "checkpoint", 0)
 	require.True(t, errors.Is(err, persisttest.ErrFull), "the write must fail: %v", err)
 	store.FailAfter = 0
 	got := newRig(t, store.Copy())
 	assert.Equal(t, 11, got.restore(), "the first snapshot, whole")
 	assert.Equal(t, []string{OutcomeRestored}, got.tel.restored)
 	// The next write succeeds and is the one read back.
-	_, err = r.keeper.write(context.Background(), "checkpoint", 0)
-	require.NoError(t, err)
+	r.checkpoint()
 	assert.Equal(t, 41, newRig(t, store.Copy()).restore())
 }
 
@@ -148,8 +153,7 @@ func TestOneSlotManifestIsRead(t *testing.T) {
 	r := newRig(t, store)
 	r.keeper.restore(context.Background())
 	r.steps(5)
-	_, err := r.keeper.write(context.Background(), "checkpoint", 0)
-	require.NoError(t, err)
+	r.checkpoint()
 	require.Equal(t, 0, r.keeper.slot)
 	for _, k := range store.Keys() {
 		if strings.HasSuffix(k, "/snapshot") {
@@ -161,8 +165,7 @@ func TestOneSlotManifestIsRead(t *testing.T) {
 	assert.Equal(t, 0, got.keeper.slot)
 	got.next = 5 // new steps
 	got.steps(3)
-	_, err = got.keeper.write(context.Background(), "checkpoint", 0)
-	require.NoError(t, err)
+	got.checkpoint()
 	assert.Equal(t, 1, got.keeper.slot)
 	assert.Equal(t, 9, newRig(t, store.Copy()).restore())
 }
